@@ -1,0 +1,68 @@
+// Command pgveil is a PostgreSQL sidecar proxy that masks personal data in
+// result rows per a Rego policy, records every personal-data access as an
+// OpenTelemetry span, and carries out GDPR duties on stored data.
+//
+// Usage:
+//
+//	pgveil serve --config pgveil.yaml
+//	pgveil serve --listen 127.0.0.1:6432 --upstream 127.0.0.1:5432
+//	pgveil demo
+//
+// Run "pgveil help" for every command.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the proxy", runServe},
+		{"demo", "run the proxy on a throwaway Postgres with the demo dataset", runDemo},
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			// SIGINT and SIGTERM cancel ctx; a second signal kills the
+			// process the default way.
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "pgveil: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: pgveil <command> [flags]")
+	fmt.Fprintln(w)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, `Run "pgveil <command> -h" for a command's flags.`)
+}

@@ -1,0 +1,33 @@
+package proxy
+
+import (
+	"context"
+
+	"github.com/pgveil/pgveil/rules"
+)
+
+// Decider decides what an identity may do. The policy engine implements it;
+// the proxy consumes it through this interface so that it never imports the
+// policy engine's dependencies.
+type Decider interface {
+	// Decide returns the decision for one statement. An error denies.
+	Decide(ctx context.Context, id *rules.Identity, st *rules.Statement) (rules.Decision, error)
+}
+
+// SessionDecider is implemented by deciders that can refuse whole sessions
+// (by client network, identity or time). The proxy asks it once, right
+// after authentication. An error refuses the session.
+type SessionDecider interface {
+	DecideSession(ctx context.Context, id *rules.Identity) (rules.Decision, error)
+}
+
+// Analyzer turns SQL text into statement analyses (proxy/analyze implements
+// it). The returned statements are shared and must not be modified.
+type Analyzer interface {
+	Analyze(ctx context.Context, sql string) ([]*rules.Statement, error)
+}
+
+// RoleLookup returns the roles a user is a member of, directly or not.
+type RoleLookup interface {
+	Roles(ctx context.Context, user string) ([]string, error)
+}

@@ -1,0 +1,184 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// relay runs the two directions until either ends, then joins both.
+func (ss *session) relay(ctx context.Context) {
+	done := make(chan error, 1)
+	// Owner: relay. Exits when the upstream read or the client write fails,
+	// which kill guarantees; relay waits for it before returning.
+	go func() { done <- ss.serverToClient() }()
+	cerr := ss.clientToServer()
+	ss.kill()
+	serr := <-done
+	switch {
+	case !isClosed(cerr):
+		ss.log.Info("session ended", "side", "client", "err", cerr)
+	case !isClosed(serr):
+		ss.log.Info("session ended", "side", "server", "err", serr)
+	default:
+		ss.log.Debug("session ended")
+	}
+}
+
+// clientToServer forwards client messages upstream. It returns when the
+// client terminates or disconnects, on a protocol error, or when the session
+// is killed.
+func (ss *session) clientToServer() error {
+	cr, uw := ss.cr, ss.uw
+	idle := ss.cfg.IdleTimeout
+	for {
+		if !cr.hasFrame() {
+			if err := uw.flush(); err != nil {
+				return ss.endUpstreamLost(err)
+			}
+			if idle > 0 {
+				if ss.inflight.Load() == 0 {
+					ss.client.SetReadDeadline(time.Now().Add(idle))
+				} else {
+					ss.client.SetReadDeadline(time.Time{})
+				}
+			}
+		}
+		typ, body, err := cr.next()
+		if err != nil {
+			if errors.Is(err, ErrMessageTooLarge) || errors.Is(err, errBadLength) {
+				ss.replyFatal(&ProtocolError{Code: codeProtocolViolation, Msg: "invalid message length", Fatal: true})
+				return err
+			}
+			if idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) && ss.inflight.Load() == 0 && !ss.draining.Load() {
+				ss.replyFatal(&ProtocolError{Code: codeIdleTimeout, Msg: "terminating connection due to idle-session timeout", Fatal: true})
+				return nil
+			}
+			return err
+		}
+		switch typ {
+		case 'Q', 'S', 'F':
+			ss.inflight.Add(1)
+		case 'P', 'B', 'E', 'D', 'C', 'H', 'd', 'c', 'f':
+		case 'X':
+			uw.appendFrame(typ, body)
+			uw.flush()
+			return nil
+		default:
+			ss.replyFatal(&ProtocolError{Code: codeProtocolViolation, Msg: fmt.Sprintf("invalid frontend message type %d", typ), Fatal: true})
+			return fmt.Errorf("invalid frontend message type %d", typ)
+		}
+		if err := uw.appendFrame(typ, body); err != nil {
+			return ss.endUpstreamLost(err)
+		}
+		if uw.full() {
+			if err := uw.flush(); err != nil {
+				return ss.endUpstreamLost(err)
+			}
+		}
+	}
+}
+
+// serverToClient forwards upstream messages to the client. It returns when
+// the upstream closes, the client cannot be written, or the session drains
+// or is killed.
+func (ss *session) serverToClient() error {
+	ur, cw := ss.ur, ss.cw
+	for {
+		if !ur.hasFrame() {
+			if err := ss.flushClient(); err != nil {
+				return err
+			}
+		}
+		typ, body, err := ur.next()
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) && ss.draining.Load() {
+				if ss.inflight.Load() == 0 {
+					ss.replyFatal(&ProtocolError{Code: codeAdminShutdown, Msg: "terminating connection because pgveil is shutting down", Fatal: true})
+					return nil
+				}
+				ss.up.SetReadDeadline(time.Time{})
+				continue
+			}
+			return ss.endUpstreamLost(err)
+		}
+		switch typ {
+		case 'Z':
+			ss.inflight.Add(-1)
+			if err := cw.appendFrame(typ, body); err != nil {
+				return err
+			}
+			if ss.draining.Load() && ss.inflight.Load() <= 0 {
+				ss.replyFatal(&ProtocolError{Code: codeAdminShutdown, Msg: "terminating connection because pgveil is shutting down", Fatal: true})
+				return nil
+			}
+			if !ur.hasFrame() {
+				if err := ss.flushClient(); err != nil {
+					return err
+				}
+				cw.trim()
+			}
+			continue
+		case 'E':
+			if isFatal(body) {
+				ss.fatalSent.Store(true)
+			}
+		}
+		if err := cw.appendFrame(typ, body); err != nil {
+			return err
+		}
+		if cw.full() {
+			if err := ss.flushClient(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (ss *session) flushClient() error {
+	if ss.cw.pending() == 0 {
+		return nil
+	}
+	ss.clientMu.Lock()
+	err := ss.cw.flush()
+	ss.clientMu.Unlock()
+	return err
+}
+
+// endUpstreamLost tells the client that the upstream went away (unless the
+// upstream already said why, or the session was killed on purpose).
+func (ss *session) endUpstreamLost(err error) error {
+	if isClosed(err) && !errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, ErrMessageTooLarge) {
+		pe := upstreamLost(err).(*ProtocolError)
+		if errors.Is(err, ErrMessageTooLarge) {
+			ss.log.Warn("upstream message over the size limit", "err", err)
+		}
+		ss.replyFatal(pe)
+	}
+	return err
+}
+
+// isFatal reports whether an ErrorResponse body has severity FATAL or PANIC.
+func isFatal(body []byte) bool {
+	for len(body) > 1 && body[0] != 0 {
+		f := body[0]
+		body = body[1:]
+		end := 0
+		for end < len(body) && body[end] != 0 {
+			end++
+		}
+		v := body[:end]
+		if end < len(body) {
+			body = body[end+1:]
+		} else {
+			body = nil
+		}
+		if f == 'V' || f == 'S' {
+			s := string(v)
+			return s == "FATAL" || s == "PANIC"
+		}
+	}
+	return false
+}
