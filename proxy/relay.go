@@ -13,7 +13,11 @@ func (ss *session) relay(ctx context.Context) {
 	done := make(chan error, 1)
 	// Owner: relay. Exits when the upstream read or the client write fails,
 	// which kill guarantees; relay waits for it before returning.
-	go func() { done <- ss.serverToClient() }()
+	go func() {
+		err := ss.serverToClient()
+		ss.kill()
+		done <- err
+	}()
 	cerr := ss.clientToServer()
 	ss.kill()
 	serr := <-done
@@ -36,7 +40,7 @@ func (ss *session) clientToServer() error {
 	for {
 		if !cr.hasFrame() {
 			if err := uw.flush(); err != nil {
-				return ss.endUpstreamLost(err)
+				return err
 			}
 			if idle > 0 {
 				if ss.inflight.Load() == 0 {
@@ -49,11 +53,11 @@ func (ss *session) clientToServer() error {
 		typ, body, err := cr.next()
 		if err != nil {
 			if errors.Is(err, ErrMessageTooLarge) || errors.Is(err, errBadLength) {
-				ss.replyFatal(&ProtocolError{Code: codeProtocolViolation, Msg: "invalid message length", Fatal: true})
+				ss.replyFatalFromClientSide(&ProtocolError{Code: codeProtocolViolation, Msg: "invalid message length", Fatal: true})
 				return err
 			}
 			if idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) && ss.inflight.Load() == 0 && !ss.draining.Load() {
-				ss.replyFatal(&ProtocolError{Code: codeIdleTimeout, Msg: "terminating connection due to idle-session timeout", Fatal: true})
+				ss.replyFatalFromClientSide(&ProtocolError{Code: codeIdleTimeout, Msg: "terminating connection due to idle-session timeout", Fatal: true})
 				return nil
 			}
 			return err
@@ -67,15 +71,15 @@ func (ss *session) clientToServer() error {
 			uw.flush()
 			return nil
 		default:
-			ss.replyFatal(&ProtocolError{Code: codeProtocolViolation, Msg: fmt.Sprintf("invalid frontend message type %d", typ), Fatal: true})
+			ss.replyFatalFromClientSide(&ProtocolError{Code: codeProtocolViolation, Msg: fmt.Sprintf("invalid frontend message type %d", typ), Fatal: true})
 			return fmt.Errorf("invalid frontend message type %d", typ)
 		}
 		if err := uw.appendFrame(typ, body); err != nil {
-			return ss.endUpstreamLost(err)
+			return err
 		}
 		if uw.full() {
 			if err := uw.flush(); err != nil {
-				return ss.endUpstreamLost(err)
+				return err
 			}
 		}
 	}
@@ -106,7 +110,11 @@ func (ss *session) serverToClient() error {
 		}
 		switch typ {
 		case 'Z':
-			ss.inflight.Add(-1)
+			if ss.inflight.Add(-1) <= 0 && ss.cfg.IdleTimeout > 0 {
+				// The client relay may be blocked in a read that started
+				// while this statement ran; arm its idle timer now.
+				ss.client.SetReadDeadline(time.Now().Add(ss.cfg.IdleTimeout))
+			}
 			if err := cw.appendFrame(typ, body); err != nil {
 				return err
 			}

@@ -41,6 +41,8 @@ type session struct {
 	proxyPID    uint32
 	proxySecret [4]byte
 
+	// keyMu guards up (set once after the dial, read by drain and kill)
+	// and the upstream's cancel key.
 	keyMu    sync.Mutex
 	upPID    uint32
 	upSecret []byte
@@ -126,7 +128,9 @@ func (ss *session) serve(ctx context.Context) {
 		ss.replyFatal(&ProtocolError{Code: codeCannotConnect, Msg: "pgveil could not connect to the database server", Fatal: true})
 		return
 	}
+	ss.keyMu.Lock()
 	ss.up = up
+	ss.keyMu.Unlock()
 	defer ss.kill()
 	ss.up.SetDeadline(start.Add(ss.cfg.StartupTimeout))
 	if tc, ok := up.(*net.TCPConn); ok {
@@ -467,8 +471,9 @@ func (ss *session) startupFailed(err error) {
 	ss.replyFatal(pe)
 }
 
-// replyFatal writes an ErrorResponse to the client, after anything already
-// buffered for it. Safe to call from either relay.
+// replyFatal writes an ErrorResponse to the client after anything already
+// buffered for it. Only the owner of ss.cw may call it: the startup phase or
+// the server relay. The client relay uses replyFatalFromClientSide.
 func (ss *session) replyFatal(pe *ProtocolError) {
 	if ss.fatalSent.Swap(true) {
 		return
@@ -485,12 +490,29 @@ func (ss *session) replyFatal(pe *ProtocolError) {
 	ss.client.Write(buf)
 }
 
+// replyFatalFromClientSide writes an ErrorResponse from the client relay,
+// which does not own ss.cw: the message goes out on its own, between two of
+// the server relay's flushes, and the session is killed right after.
+func (ss *session) replyFatalFromClientSide(pe *ProtocolError) {
+	if ss.fatalSent.Swap(true) {
+		return
+	}
+	buf := appendErrorResponse(nil, pe)
+	ss.clientMu.Lock()
+	defer ss.clientMu.Unlock()
+	ss.client.SetWriteDeadline(time.Now().Add(time.Second))
+	ss.client.Write(buf)
+}
+
 // kill closes both connections, which ends both relays.
 func (ss *session) kill() {
 	ss.killOnce.Do(func() {
 		ss.client.Close()
-		if ss.up != nil {
-			ss.up.Close()
+		ss.keyMu.Lock()
+		up := ss.up
+		ss.keyMu.Unlock()
+		if up != nil {
+			up.Close()
 		}
 	})
 }
@@ -498,9 +520,13 @@ func (ss *session) kill() {
 // drain asks the session to end as soon as no statement is running.
 func (ss *session) drain() {
 	ss.draining.Store(true)
-	if ss.up != nil {
-		// Wake the server relay so it notices an idle session.
-		ss.up.SetReadDeadline(time.Now())
+	ss.keyMu.Lock()
+	up := ss.up
+	ss.keyMu.Unlock()
+	if up != nil {
+		// Wake the server relay so it notices an idle session. During
+		// startup this ends the handshake, which is fine while draining.
+		up.SetReadDeadline(time.Now())
 	}
 }
 
