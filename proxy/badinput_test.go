@@ -161,9 +161,9 @@ func TestClientVanishes(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := map[string][]pgproto3.FrontendMessage{
-		"mid-copy": {&pgproto3.Query{String: "copy v from stdin"}, &pgproto3.CopyData{Data: []byte("1\n2\n")}},
+		"mid-copy":        {&pgproto3.Query{String: "copy v from stdin"}, &pgproto3.CopyData{Data: []byte("1\n2\n")}},
 		"mid-transaction": {&pgproto3.Query{String: "begin; insert into v values (3)"}},
-		"mid-result": {&pgproto3.Query{String: "select g, repeat('x', 1000) from generate_series(1, 200000) g"}},
+		"mid-result":      {&pgproto3.Query{String: "select g, repeat('x', 1000) from generate_series(1, 200000) g"}},
 	}
 	for name, msgs := range cases {
 		t.Run(name, func(t *testing.T) {
