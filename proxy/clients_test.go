@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pgveil/pgveil/proxy/pgtest"
 )
@@ -98,17 +99,35 @@ func TestPsqlWatchCancel(t *testing.T) {
 	pg := pgtest.Require(t)
 	psql := clientBin(t, "psql")
 	p := startProxy(t, pg)
+	ctx := testCtx(t)
+	super, err := pgx.Connect(ctx, pg.SuperDSN("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer super.Close(ctx)
 	run := func(addr string) (string, time.Duration) {
 		cmd := exec.Command(psql, "-X", "-f", "-")
-		cmd.Env = psqlEnv(addr, scramUser)
+		cmd.Env = psqlEnv(addr, scramUser, "PGAPPNAME=watch-cancel")
 		cmd.Stdin = strings.NewReader("select 'tick', pg_sleep(3) \\watch 0.1\n\\echo after-watch\n")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		// Wait until the statement runs, then press Ctrl-C.
+		for deadline := time.Now().Add(20 * time.Second); ; {
+			var n int
+			super.QueryRow(ctx, "select count(*) from pg_stat_activity where application_name = 'watch-cancel' and query like '%pg_sleep%' and state = 'active'").Scan(&n)
+			if n > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				t.Fatalf("psql never started its statement:\n%s", out.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 		start := time.Now()
-		time.Sleep(700 * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGINT)
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
@@ -132,7 +151,7 @@ func TestPsqlWatchCancel(t *testing.T) {
 	if !strings.Contains(proxied, "canceling statement due to user request") {
 		t.Errorf("statement was not canceled:\n%s", proxied)
 	}
-	if took > 3*time.Second {
+	if took > 2500*time.Millisecond {
 		t.Errorf("cancel took %v: the sleep ran to completion", took)
 	}
 	if got := p.srv.Stats().Cancels - before; got != 1 {
@@ -181,4 +200,3 @@ func TestPgbench(t *testing.T) {
 	}
 }
 
-var _ = context.Background

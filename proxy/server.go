@@ -277,6 +277,7 @@ func (s *Server) dialUpstream(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial upstream %s: %w", s.cfg.Upstream, err)
 	}
+	conn = newRawTCP(conn)
 	if s.upstreamTLS == nil {
 		return conn, nil
 	}

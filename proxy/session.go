@@ -69,10 +69,8 @@ type session struct {
 }
 
 func (s *Server) handle(ctx context.Context, conn net.Conn) {
-	ss := &session{srv: s, cfg: &s.cfg, log: s.cfg.Logger, client: conn}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		tc.SetNoDelay(true)
-	}
+	// Go enables TCP_NODELAY on TCP connections by default.
+	ss := &session{srv: s, cfg: &s.cfg, log: s.cfg.Logger, client: newRawTCP(conn)}
 	ss.serve(ctx)
 }
 
@@ -133,9 +131,6 @@ func (ss *session) serve(ctx context.Context) {
 	ss.keyMu.Unlock()
 	defer ss.kill()
 	ss.up.SetDeadline(start.Add(ss.cfg.StartupTimeout))
-	if tc, ok := up.(*net.TCPConn); ok {
-		tc.SetNoDelay(true)
-	}
 
 	ss.cr = newFrameReader(ss.client, 0, maxAuthMessage)
 	ss.cw = newFrameWriter(ss.client, ss.cfg.FlushThreshold)

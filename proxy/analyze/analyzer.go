@@ -1,0 +1,276 @@
+package analyze
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/pgveil/pgveil/rules"
+)
+
+// SnapshotSource supplies the current snapshot (*Store implements it).
+type SnapshotSource interface {
+	Current() *Snapshot
+}
+
+// staleRefresher is implemented by sources that can refresh on demand,
+// rate-limited (*Store does).
+type staleRefresher interface {
+	RefreshIfStale(ctx context.Context) (*Snapshot, error)
+}
+
+// Config configures an Analyzer.
+type Config struct {
+	// CacheSize is the number of analyzed query strings kept (LRU). If zero,
+	// 4096. The cache is keyed by (snapshot revision, query text).
+	CacheSize int
+	// MaxCachedQueryBytes is the longest query text that is cached; longer
+	// ones are analyzed every time. If zero, 64 KiB.
+	MaxCachedQueryBytes int
+	// Snapshots supplies the snapshot Analyze uses. If it also offers
+	// RefreshIfStale (as *Store does), a statement that names a relation the
+	// snapshot does not know triggers a rate-limited refresh and is analyzed
+	// again. If nil, Analyze uses an empty snapshot, in which every relation
+	// is unknown.
+	Snapshots SnapshotSource
+}
+
+// Analyzer turns SQL text into statement analyses, with a bounded cache. It
+// is safe for concurrent use.
+type Analyzer struct {
+	cache    *lru.Cache[cacheKey, *entry]
+	maxBytes int
+	src      SnapshotSource
+	empty    *Snapshot
+}
+
+type cacheKey struct {
+	rev uint64
+	sql string
+}
+
+// entry is a cached analysis.
+type entry struct {
+	stmts []*rules.Statement
+	// unknownRelations is true when a statement names a relation the
+	// snapshot does not know (perhaps created after it was taken).
+	unknownRelations bool
+}
+
+// New returns an Analyzer.
+func New(cfg Config) (*Analyzer, error) {
+	if cfg.CacheSize < 0 {
+		return nil, errors.New("analyze: negative CacheSize")
+	}
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = 4096
+	}
+	if cfg.MaxCachedQueryBytes <= 0 {
+		cfg.MaxCachedQueryBytes = 64 << 10
+	}
+	c, err := lru.New[cacheKey, *entry](cfg.CacheSize)
+	if err != nil {
+		return nil, fmt.Errorf("analyze: %w", err)
+	}
+	return &Analyzer{cache: c, maxBytes: cfg.MaxCachedQueryBytes, src: cfg.Snapshots, empty: NewSnapshot(nil, nil, Trust{})}, nil
+}
+
+// Analyze analyzes sql with the configured source's current snapshot: one
+// Statement per statement of the string, in order. The statements are
+// shared (cached) and must not be modified. It never fails on bad SQL
+// (unparseable text yields one Opaque statement of KindUnknown); the error
+// is reserved for a cancelled ctx during an on-demand snapshot refresh, in
+// which case the statements from the old snapshot are returned with it.
+func (a *Analyzer) Analyze(ctx context.Context, sql string) ([]*rules.Statement, error) {
+	snap := a.empty
+	if a.src != nil {
+		if s := a.src.Current(); s != nil {
+			snap = s
+		}
+	}
+	ent := a.lookup(snap, sql)
+	if !ent.unknownRelations {
+		return ent.stmts, nil
+	}
+	r, ok := a.src.(staleRefresher)
+	if !ok {
+		return ent.stmts, nil
+	}
+	ns, err := r.RefreshIfStale(ctx)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ent.stmts, ctxErr
+		}
+		// A failed refresh keeps the old analysis: unknown relations are
+		// already Unknown (fail closed). The store reports the failure.
+		return ent.stmts, nil
+	}
+	if ns == nil || ns.Revision() == snap.Revision() {
+		return ent.stmts, nil
+	}
+	return a.lookup(ns, sql).stmts, nil
+}
+
+// AnalyzeWith analyzes sql against the given snapshot (nil means empty).
+// The statements are shared and must not be modified.
+func (a *Analyzer) AnalyzeWith(snap *Snapshot, sql string) []*rules.Statement {
+	if snap == nil {
+		snap = a.empty
+	}
+	return a.lookup(snap, sql).stmts
+}
+
+func (a *Analyzer) lookup(snap *Snapshot, sql string) *entry {
+	if len(sql) > a.maxBytes {
+		return analyzeText(snap, sql)
+	}
+	k := cacheKey{rev: snap.Revision(), sql: sql}
+	if e, ok := a.cache.Get(k); ok {
+		return e
+	}
+	e := analyzeText(snap, sql)
+	a.cache.Add(k, e)
+	return e
+}
+
+// Purge empties the cache.
+func (a *Analyzer) Purge() { a.cache.Purge() }
+
+// analyzeText parses sql and analyzes each statement.
+func analyzeText(snap *Snapshot, sql string) *entry {
+	tree, err := pg.Parse(sql)
+	if err != nil {
+		// Never include the parser's message: it quotes the text near the
+		// error, which may be a literal value.
+		st := &rules.Statement{
+			Kind:         rules.KindUnknown,
+			Summary:      "UNKNOWN",
+			Opaque:       true,
+			OpaqueReason: "statement could not be parsed",
+			Returns:      true,
+		}
+		st.Normalized, _ = normalize(sql)
+		st.Fingerprint = textFingerprint(st.Normalized)
+		return &entry{stmts: []*rules.Statement{st}}
+	}
+	if len(tree.Stmts) == 0 {
+		return &entry{stmts: []*rules.Statement{{Kind: rules.KindEmpty}}}
+	}
+	ent := &entry{stmts: make([]*rules.Statement, 0, len(tree.Stmts))}
+	for _, raw := range tree.Stmts {
+		text := stmtText(sql, raw)
+		r := analyzeRaw(snap, raw.Stmt)
+		st := r.st
+		var maxParam int
+		st.Normalized, maxParam = normalize(text)
+		if maxParam > st.Params && st.Kind != rules.KindPrepare {
+			st.Params = maxParam
+		}
+		if fp, err := pg.Fingerprint(text); err == nil {
+			st.Fingerprint = fp
+		} else {
+			st.Fingerprint = textFingerprint(st.Normalized)
+		}
+		for in := st.Inner; in != nil; in = in.Inner {
+			in.Normalized = st.Normalized
+			in.Fingerprint = st.Fingerprint + ":inner"
+		}
+		if r.e != nil && r.e.unknownRel {
+			ent.unknownRelations = true
+		}
+		ent.stmts = append(ent.stmts, st)
+	}
+	return ent
+}
+
+// analyzeRaw analyzes one parsed statement, turning a panic (a bug) into an
+// opaque statement: the analyzer must never take the proxy down, and a
+// statement it failed on must not pass as harmless.
+func analyzeRaw(snap *Snapshot, n *pg.Node) (r result) {
+	defer func() {
+		if p := recover(); p != nil {
+			r = result{st: &rules.Statement{
+				Kind:         rules.KindUnknown,
+				Summary:      "UNKNOWN",
+				Opaque:       true,
+				OpaqueReason: "internal analyzer error",
+				Returns:      true,
+			}}
+		}
+	}()
+	return analyzeNode(snap, n, false)
+}
+
+// stmtText slices one statement out of a multi-statement string.
+func stmtText(sql string, raw *pg.RawStmt) string {
+	start := int(raw.StmtLocation)
+	if start < 0 || start > len(sql) {
+		return sql
+	}
+	end := len(sql)
+	if raw.StmtLen > 0 && start+int(raw.StmtLen) <= len(sql) {
+		end = start + int(raw.StmtLen)
+	}
+	return strings.TrimSpace(sql[start:end])
+}
+
+// normalize returns the statement with every literal (string, number, bit
+// string) replaced by $n, comments removed and whitespace collapsed, plus
+// the highest $n already in the text. It works on the scanner's tokens, so
+// it also covers utility statements that pg_query's Normalize leaves alone
+// (PREPARE, COPY 'file', DDL defaults). On a scanner error it returns "".
+func normalize(text string) (string, int) {
+	res, err := pg.Scan(text)
+	if err != nil {
+		return "", 0
+	}
+	maxParam := 0
+	for _, t := range res.Tokens {
+		if t.Token == pg.Token_PARAM && int(t.Start) < int(t.End) && int(t.End) <= len(text) {
+			if n, err := strconv.Atoi(strings.TrimPrefix(text[t.Start:t.End], "$")); err == nil && n > maxParam {
+				maxParam = n
+			}
+		}
+	}
+	var b strings.Builder
+	b.Grow(len(text))
+	next := maxParam + 1
+	pos := 0
+	for _, t := range res.Tokens {
+		start, end := int(t.Start), int(t.End)
+		if start < pos || end > len(text) || start > end {
+			return "", maxParam
+		}
+		gap := text[pos:start]
+		if strings.TrimSpace(gap) != "" {
+			// Bytes the scanner did not tokenize: refuse rather than leak.
+			return "", maxParam
+		}
+		if gap != "" {
+			b.WriteByte(' ')
+		}
+		switch t.Token {
+		case pg.Token_SQL_COMMENT, pg.Token_C_COMMENT:
+			b.WriteByte(' ')
+		case pg.Token_SCONST, pg.Token_USCONST, pg.Token_BCONST, pg.Token_XCONST, pg.Token_ICONST, pg.Token_FCONST:
+			b.WriteString("$" + strconv.Itoa(next))
+			next++
+		default:
+			b.WriteString(text[start:end])
+		}
+		pos = end
+	}
+	if strings.TrimSpace(text[pos:]) != "" {
+		return "", maxParam
+	}
+	return strings.Join(strings.Fields(b.String()), " "), maxParam
+}
+
+func textFingerprint(s string) string {
+	return fmt.Sprintf("%016x", pg.HashXXH3_64([]byte(s), 0))
+}

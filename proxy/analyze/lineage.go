@@ -1,0 +1,132 @@
+package analyze
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/pgveil/pgveil/rules"
+)
+
+// lineage is where one value comes from: a set of base-table columns, whether
+// the value is exactly one stored value of them (direct), and whether the
+// analyzer could not establish it (unknown). The zero value is a value that
+// derives from no column: a constant, a parameter, now().
+type lineage struct {
+	srcs    []rules.ColumnRef // sorted by compareRef, no duplicates; never aliased by two lineages that append
+	direct  bool
+	unknown bool
+}
+
+func compareRef(a, b rules.ColumnRef) int {
+	if c := strings.Compare(a.Table, b.Table); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Column, b.Column)
+}
+
+// directRef is the lineage of a stored column read as is.
+func directRef(ref rules.ColumnRef) lineage {
+	return lineage{srcs: []rules.ColumnRef{ref}, direct: true}
+}
+
+// unknownLineage is a value of unknown origin that may also derive from
+// srcs.
+func unknownLineage(srcs ...lineage) lineage {
+	l := derive(srcs...)
+	l.unknown = true
+	return l
+}
+
+// isEmpty reports whether the value derives from nothing.
+func (l lineage) isEmpty() bool { return len(l.srcs) == 0 && !l.unknown }
+
+// derive is the lineage of a value computed from all of ls: the union of
+// their sources, never direct.
+func derive(ls ...lineage) lineage {
+	var out lineage
+	for _, l := range ls {
+		out.srcs = unionRefs(out.srcs, l.srcs)
+		out.unknown = out.unknown || l.unknown
+	}
+	return out
+}
+
+// unionRefs returns the sorted union of two sorted sets. It never modifies
+// a or b and may return either of them unchanged.
+func unionRefs(a, b []rules.ColumnRef) []rules.ColumnRef {
+	if len(b) == 0 {
+		return a
+	}
+	if len(a) == 0 {
+		return b
+	}
+	out := make([]rules.ColumnRef, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch c := compareRef(a[i], b[j]); {
+		case c < 0:
+			out = append(out, a[i])
+			i++
+		case c > 0:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
+}
+
+// equal reports whether two lineages are the same (used by the recursive
+// CTE fixpoint).
+func (l lineage) equal(o lineage) bool {
+	return l.direct == o.direct && l.unknown == o.unknown && slices.Equal(l.srcs, o.srcs)
+}
+
+// merge is the lineage of a value that is one of several alternatives: a
+// column of UNION branches, a USING column merged from both join sides, a
+// relation name that may resolve to several schemas. The sources are the
+// union; the result is direct only when every alternative that derives from
+// something is direct and all their sources share one category (so that a
+// format-preserving mask of that category fits every alternative).
+func (s *Snapshot) merge(ls ...lineage) lineage {
+	out := derive(ls...)
+	if out.unknown || len(out.srcs) == 0 {
+		return out
+	}
+	for _, l := range ls {
+		if !l.isEmpty() && !l.direct {
+			return out
+		}
+	}
+	cat := s.categoryOf(out.srcs[0])
+	for _, r := range out.srcs[1:] {
+		if s.categoryOf(r) != cat {
+			return out
+		}
+	}
+	out.direct = true
+	return out
+}
+
+// column is one named column of a relation-like thing (a table, a view, a
+// subquery, a join, a CTE) with its lineage.
+type column struct {
+	name string
+	lin  lineage
+}
+
+// wholeRow is the lineage of a whole-row reference to cols: derived from
+// every column.
+func wholeRow(cols []column, unknownShape bool) lineage {
+	ls := make([]lineage, len(cols))
+	for i, c := range cols {
+		ls[i] = c.lin
+	}
+	l := derive(ls...)
+	l.unknown = l.unknown || unknownShape
+	return l
+}

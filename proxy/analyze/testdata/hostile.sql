@@ -1,0 +1,1251 @@
+-- Hostile statement corpus: every known way to get personal data past a
+-- masking proxy, over the demo schema only (rules/demo: customers, messages,
+-- tickets, login_events, invoices, invoice_lines, products).
+--
+-- Format: an entry starts with "-- name: <id>". The "-- key: value" lines
+-- that follow are expectations of the analyzer test (proxy/analyze); the
+-- rest, up to the next entry, is the SQL (possibly several statements). The
+-- proxy's leak oracle can run the SQL alone and ignore the directives.
+--
+--   vector:      the leak vector the entry exercises
+--   kind:        expected rules.Kind (of the last statement)
+--   out:         one line per output column, in order:
+--                "direct SRC...", "derived SRC...", "none", "unknown [SRC...]"
+--                SRC is table.column (schema public implied) or table.* for
+--                every column of the table
+--   outputs:     "nil" when the analyzer cannot tell the result shape
+--   inner-out:   like out, for Statement.Inner
+--   opaque, servercopy, catalogdata, returns: true or false
+--   use:         "table.column use[,use]": the column has at least these uses
+--   params:      the highest $n
+--   statements:  number of statements (default 1)
+
+-- name: plain_column
+-- vector: baseline: a classified column read directly
+-- kind: select
+-- out: direct customers.email
+SELECT email FROM customers
+
+-- name: expr_lower
+-- vector: function over a column (lower)
+-- out: derived customers.email
+SELECT lower(email) FROM customers
+
+-- name: expr_concat_operator
+-- vector: operator over a column (email || '')
+-- out: derived customers.email
+SELECT email || '' FROM customers
+
+-- name: expr_substr
+-- vector: substr keeps a fragment of the value
+-- out: derived customers.phone
+SELECT substr(phone, 1, 3) FROM customers
+
+-- name: expr_format
+-- vector: format() of several columns
+-- out: derived customers.email customers.full_name
+SELECT format('%s <%s>', full_name, email) FROM customers
+
+-- name: expr_concat_function
+-- vector: concat() of several columns
+-- out: derived customers.email customers.full_name
+SELECT concat(full_name, ' ', email) AS contact FROM customers
+
+-- name: expr_cast_text
+-- vector: cast of a date to text
+-- out: derived customers.birth_date
+SELECT birth_date::text FROM customers
+
+-- name: expr_cast_error_echo
+-- vector: a failing cast echoes the value in the error message
+-- out: derived customers.email
+SELECT email::int FROM customers
+
+-- name: expr_case
+-- vector: CASE returns one column depending on another
+-- out: derived customers.email customers.phone
+SELECT CASE WHEN email LIKE '%@example.com' THEN 'x' ELSE phone END FROM customers
+
+-- name: expr_coalesce
+-- vector: COALESCE of two classified columns
+-- out: derived customers.email customers.phone
+SELECT coalesce(phone, email) FROM customers
+
+-- name: expr_nullif
+-- vector: NULLIF
+-- out: derived customers.email
+SELECT nullif(email, '') FROM customers
+
+-- name: expr_greatest
+-- vector: GREATEST
+-- out: derived customers.email customers.full_name
+SELECT greatest(full_name, email) FROM customers
+
+-- name: expr_date_arith
+-- vector: arithmetic on a date
+-- out: derived customers.birth_date
+SELECT birth_date + 1 FROM customers
+
+-- name: expr_extract
+-- vector: EXTRACT (parsed into a pg_catalog function call)
+-- out: derived customers.birth_date
+SELECT extract(year FROM birth_date) FROM customers
+
+-- name: expr_md5
+-- vector: hash of a value (guessable for low-entropy data)
+-- out: derived customers.email
+SELECT md5(email) FROM customers
+
+-- name: expr_reverse
+-- vector: reversible transformation
+-- out: derived customers.phone
+SELECT reverse(phone) FROM customers
+
+-- name: expr_replace
+-- vector: replace()
+-- out: derived customers.email
+SELECT replace(email, '@', ' at ') FROM customers
+
+-- name: expr_array_constructor
+-- vector: ARRAY[...] of columns
+-- out: derived customers.email customers.phone
+SELECT ARRAY[email, phone] FROM customers
+
+-- name: expr_subscript
+-- vector: subscript of an array built from a column
+-- out: derived customers.email
+SELECT (ARRAY[email])[1] FROM customers
+
+-- name: expr_jsonb_field
+-- vector: jsonb field of a classified jsonb column
+-- out: derived tickets.custom_fields
+SELECT custom_fields ->> 'iban' FROM tickets
+
+-- name: expr_json_build
+-- vector: json_build_object of a column
+-- out: derived customers.email
+SELECT json_build_object('e', email) FROM customers
+
+-- name: expr_collate
+-- vector: COLLATE clause
+-- out: derived customers.email
+SELECT email COLLATE "C" FROM customers
+
+-- name: expr_null_test
+-- vector: IS NULL of a column (one bit of it)
+-- out: derived customers.phone
+SELECT phone IS NULL FROM customers
+
+-- name: expr_xmlelement
+-- vector: XML constructor
+-- out: derived customers.email
+SELECT xmlelement(name e, email) FROM customers
+
+-- name: expr_row_compare
+-- vector: row comparison
+-- out: derived customers.email customers.phone
+SELECT (email, phone) = ('a', 'b') FROM customers
+
+-- name: expr_overlay
+-- vector: OVERLAY syntax
+-- out: derived customers.phone
+SELECT overlay(phone placing 'xxx' from 1 for 3) FROM customers
+
+-- name: expr_substring_regex
+-- vector: SUBSTRING ... FROM regex syntax
+-- out: derived customers.email
+SELECT substring(email from '@(.*)$') FROM customers
+
+-- name: expr_regexp_replace
+-- vector: regexp_replace over free text
+-- out: derived messages.body
+SELECT regexp_replace(body, '[0-9]', '#', 'g') FROM messages
+
+-- name: expr_tsvector
+-- vector: to_tsvector keeps the words of the text
+-- out: derived messages.body
+SELECT to_tsvector('simple', body) FROM messages
+
+-- name: expr_position
+-- vector: POSITION syntax
+-- out: derived customers.email
+SELECT position('@' in email) FROM customers
+
+-- name: expr_inet_host
+-- vector: host() of an inet
+-- out: derived login_events.ip
+SELECT host(ip) FROM login_events
+
+-- name: agg_min
+-- vector: min() returns a stored value
+-- out: derived customers.email
+SELECT min(email) FROM customers
+
+-- name: agg_max
+-- vector: max() returns a stored value
+-- out: derived customers.birth_date
+SELECT max(birth_date) FROM customers
+
+-- name: agg_string_agg
+-- vector: string_agg concatenates every value
+-- out: derived customers.email
+SELECT string_agg(email, ',') FROM customers
+
+-- name: agg_array_agg
+-- vector: array_agg
+-- out: derived customers.phone
+SELECT array_agg(phone) FROM customers
+
+-- name: agg_json_agg
+-- vector: json_agg
+-- out: derived customers.full_name
+SELECT json_agg(full_name) FROM customers
+
+-- name: agg_jsonb_agg_whole_row
+-- vector: jsonb_agg of a whole row
+-- out: derived customers.*
+SELECT jsonb_agg(c) FROM customers c
+
+-- name: agg_json_object_agg
+-- vector: json_object_agg of two columns
+-- out: derived customers.email customers.phone
+SELECT json_object_agg(email, phone) FROM customers
+
+-- name: agg_count_column
+-- vector: count(email) is derived from email (not a value, but not nothing)
+-- out: derived customers.email
+SELECT count(email) FROM customers
+
+-- name: agg_count_distinct
+-- vector: count(DISTINCT email)
+-- out: derived customers.email
+SELECT count(DISTINCT email) FROM customers
+
+-- name: agg_count_star
+-- vector: baseline: count(*) derives from nothing
+-- out: none
+SELECT count(*) FROM customers
+
+-- name: agg_mode_within_group
+-- vector: mode() WITHIN GROUP returns the ordered value
+-- out: derived customers.email
+SELECT mode() WITHIN GROUP (ORDER BY email) FROM customers
+
+-- name: agg_percentile_disc
+-- vector: percentile_disc returns one of the ordered values
+-- out: derived customers.birth_date
+SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY birth_date) FROM customers
+
+-- name: agg_order_by_inside
+-- vector: aggregate ORDER BY reveals the order of a column
+-- out: derived customers.id
+-- use: customers.email order
+SELECT string_agg(id::text, ',' ORDER BY email) FROM customers
+
+-- name: agg_filter
+-- vector: aggregate FILTER clause
+-- out: derived customers.email
+-- use: customers.country filter
+SELECT array_agg(email) FILTER (WHERE country = 'DE') FROM customers
+
+-- name: agg_json_arrayagg
+-- vector: SQL/JSON JSON_ARRAYAGG (PostgreSQL 16+)
+-- out: derived customers.email
+SELECT JSON_ARRAYAGG(email) FROM customers
+
+-- name: agg_any_value
+-- vector: any_value (PostgreSQL 16+)
+-- out: derived customers.phone
+SELECT any_value(phone) FROM customers
+
+-- name: agg_having_min
+-- vector: HAVING over a classified aggregate
+-- out: direct customers.country
+-- out: none
+-- use: customers.email filter
+SELECT country, count(*) FROM customers GROUP BY country HAVING min(email) LIKE 'a%'
+
+-- name: window_lag
+-- vector: lag() returns another row's value
+-- out: derived customers.email
+SELECT lag(email) OVER (ORDER BY id) FROM customers
+
+-- name: window_lead_partition
+-- vector: lead() with PARTITION BY
+-- out: derived customers.phone
+-- use: customers.country group
+-- use: customers.created_at order
+SELECT lead(phone) OVER (PARTITION BY country ORDER BY created_at) FROM customers
+
+-- name: window_first_value_named
+-- vector: first_value() over a named window
+-- out: derived customers.full_name
+SELECT first_value(full_name) OVER w FROM customers WINDOW w AS (ORDER BY id)
+
+-- name: window_nth_value
+-- vector: nth_value()
+-- out: derived customers.email
+SELECT nth_value(email, 2) OVER () FROM customers
+
+-- name: window_row_number_order
+-- vector: row_number() ordered by a classified column: no value, an order
+-- out: none
+-- use: customers.email order
+SELECT row_number() OVER (ORDER BY email) FROM customers
+
+-- name: whole_row_alias
+-- vector: whole-row reference by alias
+-- out: derived customers.*
+SELECT c FROM customers c
+
+-- name: whole_row_table_name
+-- vector: whole-row reference by table name
+-- out: derived customers.*
+SELECT customers FROM customers
+
+-- name: whole_row_star
+-- vector: c.* expands to every column
+-- out: direct customers.id
+-- out: direct customers.full_name
+-- out: direct customers.email
+-- out: direct customers.phone
+-- out: direct customers.birth_date
+-- out: direct customers.country
+-- out: direct customers.marketing_opt_in
+-- out: direct customers.created_at
+SELECT c.* FROM customers c
+
+-- name: whole_row_to_json
+-- vector: row_to_json(c)
+-- out: derived customers.*
+SELECT row_to_json(c) FROM customers c
+
+-- name: whole_row_to_jsonb
+-- vector: to_jsonb(c)
+-- out: derived customers.*
+SELECT to_jsonb(c) FROM customers c
+
+-- name: whole_row_cast
+-- vector: c::text
+-- out: derived customers.*
+SELECT c::text FROM customers c
+
+-- name: whole_row_star_cast
+-- vector: t.*::text
+-- out: derived messages.*
+SELECT m.*::text FROM messages m
+
+-- name: whole_row_row_constructor
+-- vector: ROW(c.*)
+-- out: derived customers.*
+SELECT ROW(c.*) FROM customers c
+
+-- name: whole_row_format
+-- vector: format('%s', c)
+-- out: derived customers.*
+SELECT format('%s', c) FROM customers c
+
+-- name: whole_row_string_agg
+-- vector: string_agg over whole rows
+-- out: derived customers.*
+SELECT string_agg(c::text, ';') FROM customers c
+
+-- name: whole_row_field_select
+-- vector: (c).email field selection
+-- out: direct customers.email
+SELECT (c).email FROM customers c
+
+-- name: whole_row_field_star
+-- vector: (c).* expansion
+-- out: direct customers.id
+-- out: direct customers.full_name
+-- out: direct customers.email
+-- out: direct customers.phone
+-- out: direct customers.birth_date
+-- out: direct customers.country
+-- out: direct customers.marketing_opt_in
+-- out: direct customers.created_at
+SELECT (c).* FROM customers c
+
+-- name: star_plain
+-- vector: SELECT *
+-- out: direct customers.id
+-- out: direct customers.full_name
+-- out: direct customers.email
+-- out: direct customers.phone
+-- out: direct customers.birth_date
+-- out: direct customers.country
+-- out: direct customers.marketing_opt_in
+-- out: direct customers.created_at
+SELECT * FROM customers
+
+-- name: star_table_syntax
+-- vector: TABLE t
+-- out: direct messages.id
+-- out: direct messages.customer_id
+-- out: direct messages.to_phone
+-- out: direct messages.body
+-- out: direct messages.created_at
+TABLE messages
+
+-- name: star_column_aliases
+-- vector: column aliases rename positions: x is the email column
+-- out: direct customers.email
+SELECT x FROM customers AS c(a, b, x)
+
+-- name: star_column_aliases_star
+-- vector: SELECT * with column aliases
+-- out: direct invoices.id
+-- out: direct invoices.customer_id
+-- out: direct invoices.billing_name
+-- out: direct invoices.billing_email
+-- out: direct invoices.amount_cents
+-- out: direct invoices.currency
+-- out: direct invoices.issued_at
+SELECT * FROM invoices AS i(a, b, c)
+
+-- name: star_alias_swap
+-- vector: subquery swaps column names
+-- out: direct customers.email
+SELECT id FROM (SELECT email AS id, id AS email FROM customers) s
+
+-- name: star_subquery
+-- vector: * over a subquery
+-- out: direct customers.email
+SELECT * FROM (SELECT email AS id FROM customers) s
+
+-- name: star_only
+-- vector: ONLY and TABLESAMPLE do not change lineage
+-- out: direct customers.email
+SELECT email FROM ONLY customers TABLESAMPLE SYSTEM (50)
+
+-- name: natural_join_merged
+-- vector: NATURAL JOIN merges same-named columns from both sides
+-- out: direct customers.id invoices.id
+-- out: derived customers.email invoices.billing_name
+SELECT * FROM (SELECT id, email AS v FROM customers) a NATURAL JOIN (SELECT id, billing_name AS v FROM invoices) b
+
+-- name: natural_join_tables
+-- vector: NATURAL JOIN of two tables
+-- out: direct customers.id invoices.id
+-- out: direct customers.full_name
+-- out: direct customers.email
+-- out: direct customers.phone
+-- out: direct customers.birth_date
+-- out: direct customers.country
+-- out: direct customers.marketing_opt_in
+-- out: direct customers.created_at
+-- out: direct invoices.customer_id
+-- out: direct invoices.billing_name
+-- out: direct invoices.billing_email
+-- out: direct invoices.amount_cents
+-- out: direct invoices.currency
+-- out: direct invoices.issued_at
+SELECT * FROM customers NATURAL JOIN invoices
+
+-- name: using_merged_same_category
+-- vector: USING merges the key from both sides (same category stays direct)
+-- out: direct customers.email invoices.billing_email
+-- use: invoices.billing_email join
+SELECT k FROM (SELECT email AS k FROM customers) a JOIN (SELECT billing_email AS k FROM invoices) b USING (k)
+
+-- name: using_full_join
+-- vector: FULL JOIN USING: the merged column is COALESCE of both sides
+-- out: derived customers.phone invoices.billing_name
+SELECT k FROM (SELECT phone AS k FROM customers) a FULL JOIN (SELECT billing_name AS k FROM invoices) b USING (k)
+
+-- name: using_join_alias
+-- vector: JOIN USING ... AS alias (PostgreSQL 14+)
+-- out: direct customers.email
+SELECT u.k FROM (SELECT email AS k FROM customers) a JOIN (SELECT email AS k FROM customers) b USING (k) AS u
+
+-- name: join_alias_star
+-- vector: aliased join hides the inner names; j.* expands the merged columns
+-- out: direct customers.id invoices.id
+-- out: direct customers.full_name
+-- out: direct customers.email
+-- out: direct customers.phone
+-- out: direct customers.birth_date
+-- out: direct customers.country
+-- out: direct customers.marketing_opt_in
+-- out: direct customers.created_at
+-- out: direct invoices.customer_id
+-- out: direct invoices.billing_name
+-- out: direct invoices.billing_email
+-- out: direct invoices.amount_cents
+-- out: direct invoices.currency
+-- out: direct invoices.issued_at
+SELECT j.* FROM (customers c JOIN invoices i USING (id)) AS j
+
+-- name: union_same_category
+-- vector: UNION of two email columns stays direct
+-- out: direct customers.email invoices.billing_email
+SELECT email FROM customers UNION SELECT billing_email FROM invoices
+
+-- name: union_mixed_category
+-- vector: UNION of email and name is derived from both
+-- out: derived customers.email customers.full_name
+SELECT email FROM customers UNION SELECT full_name FROM customers
+
+-- name: intersect_phones
+-- vector: INTERSECT
+-- out: direct customers.phone messages.to_phone
+SELECT phone FROM customers INTERSECT SELECT to_phone FROM messages
+
+-- name: except_emails
+-- vector: EXCEPT
+-- out: direct customers.email invoices.billing_email
+SELECT email FROM customers EXCEPT SELECT billing_email FROM invoices
+
+-- name: union_constant_branch
+-- vector: UNION with a constant branch
+-- out: direct customers.email
+SELECT email FROM customers UNION ALL SELECT 'nobody'
+
+-- name: union_expression_branch
+-- vector: UNION with a computed branch
+-- out: derived customers.email invoices.billing_email
+SELECT email FROM customers UNION SELECT lower(billing_email) FROM invoices
+
+-- name: union_positions
+-- vector: set operations pair columns by position, not name
+-- out: direct customers.id tickets.customer_id
+-- out: derived customers.email tickets.subject
+SELECT id, email FROM customers UNION SELECT customer_id, subject FROM tickets
+
+-- name: union_order_by_output
+-- vector: ORDER BY an output of a set operation
+-- out: direct customers.email invoices.billing_email
+-- use: customers.email order
+SELECT email AS e FROM customers UNION SELECT billing_email FROM invoices ORDER BY e
+
+-- name: cte_simple
+-- vector: CTE
+-- out: direct customers.email
+WITH x AS (SELECT email FROM customers) SELECT * FROM x
+
+-- name: cte_column_aliases
+-- vector: CTE column aliases
+-- out: direct customers.email
+WITH x(a) AS (SELECT email FROM customers) SELECT a FROM x
+
+-- name: cte_chain
+-- vector: CTE referencing a CTE
+-- out: derived customers.email
+WITH a AS (SELECT email AS e FROM customers), b AS (SELECT upper(e) AS u FROM a) SELECT u FROM b
+
+-- name: cte_recursive_derived
+-- vector: recursive CTE appends to a value
+-- out: derived customers.email
+WITH RECURSIVE r(n, v) AS (SELECT 1, email FROM customers WHERE id = 1 UNION ALL SELECT n + 1, v || '.' FROM r WHERE n < 3) SELECT v FROM r
+
+-- name: cte_recursive_late_source
+-- vector: recursive step introduces a source the base lacks
+-- out: direct customers.phone
+WITH RECURSIVE r(n, v) AS (SELECT 1, ''::text UNION ALL SELECT n + 1, (SELECT phone FROM customers LIMIT 1) FROM r WHERE n < 2) SELECT v FROM r
+
+-- name: cte_recursive_swap
+-- vector: recursive step swaps columns: needs a fixpoint
+-- out: derived customers.email customers.full_name
+-- out: derived customers.email customers.full_name
+WITH RECURSIVE r(a, b, n) AS (SELECT email, full_name, 1 FROM customers UNION ALL SELECT b, a, n + 1 FROM r WHERE n < 3) SELECT a, b FROM r
+
+-- name: cte_shadows_table
+-- vector: a CTE named like a table hides it
+-- out: none
+WITH customers AS (SELECT 1 AS email) SELECT email FROM customers
+
+-- name: cte_materialized
+-- vector: MATERIALIZED CTE
+-- out: direct customers.phone
+WITH x AS MATERIALIZED (SELECT phone FROM customers) SELECT phone FROM x
+
+-- name: cte_data_modifying
+-- vector: data-modifying CTE returning rows
+-- out: direct customers.email
+-- use: customers.marketing_opt_in write
+WITH d AS (UPDATE customers SET marketing_opt_in = marketing_opt_in WHERE id = -1 RETURNING email) SELECT * FROM d
+
+-- name: cte_delete_returning_star
+-- vector: DELETE ... RETURNING * inside a CTE
+-- out: direct messages.id
+-- out: direct messages.customer_id
+-- out: direct messages.to_phone
+-- out: direct messages.body
+-- out: direct messages.created_at
+-- use: messages.body write
+WITH d AS (DELETE FROM messages WHERE id = -1 RETURNING *) SELECT * FROM d
+
+-- name: subquery_scalar
+-- vector: scalar subquery in the select list
+-- out: direct customers.email
+SELECT (SELECT email FROM customers c WHERE c.id = m.customer_id) FROM messages m
+
+-- name: subquery_from
+-- vector: subquery in FROM
+-- out: derived customers.email
+SELECT s.e FROM (SELECT lower(email) AS e FROM customers) s
+
+-- name: subquery_in_select
+-- vector: IN (subquery) in the select list
+-- out: derived customers.id invoices.customer_id
+-- use: invoices.billing_email filter
+SELECT id IN (SELECT customer_id FROM invoices WHERE billing_email LIKE 'a%') FROM customers
+
+-- name: subquery_exists_select
+-- vector: EXISTS probes a value (predicate inference: reported as filter)
+-- out: none
+-- use: customers.email filter
+SELECT EXISTS (SELECT 1 FROM customers WHERE email = 'someone@example.com')
+
+-- name: subquery_array
+-- vector: ARRAY(subquery)
+-- out: derived customers.email
+SELECT ARRAY(SELECT email FROM customers)
+
+-- name: subquery_correlated_where
+-- vector: correlated subquery in WHERE
+-- out: direct customers.id
+-- use: messages.body filter
+SELECT id FROM customers c WHERE EXISTS (SELECT 1 FROM messages m WHERE m.customer_id = c.id AND m.body LIKE '%code%')
+
+-- name: subquery_nested_scalar
+-- vector: nested scalar subqueries
+-- out: derived customers.full_name
+SELECT (SELECT upper((SELECT full_name FROM customers LIMIT 1)))
+
+-- name: lateral_subquery
+-- vector: LATERAL subquery echoes an outer column
+-- out: direct customers.email
+SELECT x.e FROM customers c, LATERAL (SELECT c.email AS e) x
+
+-- name: lateral_cross_join
+-- vector: CROSS JOIN LATERAL
+-- out: direct messages.body
+SELECT l.* FROM customers c CROSS JOIN LATERAL (SELECT body FROM messages m WHERE m.customer_id = c.id LIMIT 1) l
+
+-- name: lateral_left_join
+-- vector: LEFT JOIN LATERAL ... ON true
+-- out: direct customers.id
+-- out: derived customers.phone
+SELECT c.id, l.p FROM customers c LEFT JOIN LATERAL (SELECT lower(c.phone) AS p) l ON true
+
+-- name: values_constants
+-- vector: baseline: VALUES of constants
+-- out: none
+-- out: none
+SELECT * FROM (VALUES (1, 'a')) v(n, s)
+
+-- name: values_lateral
+-- vector: LATERAL VALUES of two columns
+-- out: derived customers.email customers.phone
+SELECT v.x FROM customers c, LATERAL (VALUES (c.email), (c.phone)) v(x)
+
+-- name: values_subquery
+-- vector: VALUES with a scalar subquery
+-- out: direct customers.email
+VALUES ((SELECT email FROM customers LIMIT 1))
+
+-- name: srf_unnest_select_list
+-- vector: set-returning function in the select list
+-- out: derived customers.email customers.phone
+SELECT unnest(array[email, phone]) FROM customers
+
+-- name: srf_unnest_from
+-- vector: unnest in FROM
+-- out: derived customers.email
+SELECT u FROM customers c, unnest(array[c.email]) u
+
+-- name: srf_jsonb_each
+-- vector: jsonb_each of a classified jsonb column
+-- out: derived tickets.custom_fields
+-- out: derived tickets.custom_fields
+SELECT j.* FROM tickets t, jsonb_each(t.custom_fields) j
+
+-- name: srf_jsonb_each_select_list
+-- vector: jsonb_each_text in the select list
+-- out: derived tickets.custom_fields
+SELECT jsonb_each_text(custom_fields) FROM tickets
+
+-- name: srf_generate_series
+-- vector: baseline: generate_series
+-- out: none
+SELECT * FROM generate_series(1, 3) g
+
+-- name: srf_unnest_multi
+-- vector: multi-argument unnest
+-- out: none
+-- out: none
+SELECT * FROM unnest(ARRAY[1, 2], ARRAY['a', 'b']) AS u(a, b)
+
+-- name: srf_ordinality
+-- vector: WITH ORDINALITY
+-- out: derived customers.email
+-- out: none
+SELECT e, o FROM customers c, unnest(array[c.email]) WITH ORDINALITY AS u(e, o)
+
+-- name: srf_jsonb_to_record
+-- vector: jsonb_to_record with a column definition list
+-- out: derived tickets.custom_fields
+-- out: derived tickets.custom_fields
+SELECT * FROM jsonb_to_record((SELECT custom_fields FROM tickets LIMIT 1)) AS r(iban text, tax_id text)
+
+-- name: srf_jsonb_populate_record
+-- vector: jsonb_populate_record with a table row type
+-- out: derived tickets.custom_fields
+-- out: derived tickets.custom_fields
+-- out: derived tickets.custom_fields
+-- out: derived tickets.custom_fields
+-- out: derived tickets.custom_fields
+-- out: derived tickets.custom_fields
+-- out: derived tickets.custom_fields
+-- out: derived tickets.custom_fields
+SELECT r.* FROM tickets t, jsonb_populate_record(NULL::customers, t.custom_fields) r
+
+-- name: srf_regexp_matches
+-- vector: regexp_matches extracts fragments
+-- out: derived messages.body
+SELECT regexp_matches(body, '[0-9]+') FROM messages
+
+-- name: srf_rows_from
+-- vector: ROWS FROM
+-- out: none
+-- out: none
+SELECT * FROM ROWS FROM (unnest(ARRAY[1]), generate_series(1, 2)) AS r(a, b)
+
+-- name: srf_json_array_elements
+-- vector: json_array_elements_text over an aggregate
+-- out: derived customers.email
+SELECT * FROM json_array_elements_text((SELECT json_agg(email) FROM customers))
+
+-- name: xmltable
+-- vector: XMLTABLE over a classified column
+-- out: derived tickets.body
+SELECT x.* FROM tickets t, XMLTABLE('/a' PASSING xmlparse(document '<a>x</a>' || t.body) COLUMNS v text PATH '.') x
+
+-- name: json_table
+-- vector: JSON_TABLE (PostgreSQL 17+)
+-- out: derived tickets.custom_fields
+SELECT jt.* FROM tickets t, JSON_TABLE(t.custom_fields, '$' COLUMNS (iban text PATH '$.iban')) jt
+
+-- name: returning_update
+-- vector: UPDATE ... RETURNING a classified column
+-- kind: update
+-- out: direct customers.email
+-- use: customers.phone write
+UPDATE customers SET phone = phone WHERE id = -1 RETURNING email
+
+-- name: returning_delete
+-- vector: DELETE ... RETURNING
+-- kind: delete
+-- out: direct messages.body
+-- use: messages.to_phone write
+DELETE FROM messages WHERE id = -1 RETURNING body
+
+-- name: returning_insert_values
+-- vector: INSERT VALUES ... RETURNING
+-- kind: insert
+-- out: direct tickets.subject
+-- out: direct tickets.body
+-- servercopy: false
+INSERT INTO tickets (customer_id, subject, body, status) VALUES (1, 'hi', 'there', 'open') RETURNING subject, body
+
+-- name: insert_select_copy
+-- vector: INSERT ... SELECT copies classified data into another column
+-- kind: insert
+-- outputs: nil
+-- servercopy: true
+-- use: customers.email copy
+-- use: tickets.subject write
+INSERT INTO tickets (customer_id, subject, body, status) SELECT id, email, phone, 'open' FROM customers
+
+-- name: insert_select_returning
+-- vector: INSERT ... SELECT ... RETURNING the copied value
+-- out: derived customers.email tickets.subject
+-- servercopy: true
+INSERT INTO tickets (customer_id, subject, body, status) SELECT id, email, 'x', 'open' FROM customers RETURNING subject
+
+-- name: update_from_copy
+-- vector: UPDATE ... FROM copies a value from another table
+-- kind: update
+-- servercopy: true
+-- use: customers.email copy
+-- use: tickets.subject write
+UPDATE tickets t SET subject = c.email FROM customers c WHERE c.id = t.customer_id
+
+-- name: update_from_returning
+-- vector: UPDATE ... FROM ... RETURNING the new value
+-- out: derived customers.phone tickets.body
+UPDATE tickets t SET body = c.phone FROM customers c WHERE c.id = t.customer_id AND false RETURNING t.body
+
+-- name: update_multiassign
+-- vector: UPDATE SET (a, b) = (SELECT ...)
+-- out: derived customers.email tickets.subject
+UPDATE tickets SET (subject, body) = (SELECT email, phone FROM customers WHERE customers.id = tickets.customer_id) WHERE false RETURNING subject
+
+-- name: insert_on_conflict
+-- vector: INSERT ... ON CONFLICT DO UPDATE ... RETURNING
+-- out: direct customers.full_name
+INSERT INTO customers (id, full_name, email, country) VALUES (1, 'x', 'y@example.com', 'DE') ON CONFLICT (id) DO UPDATE SET full_name = excluded.full_name RETURNING full_name
+
+-- name: merge_copy
+-- vector: MERGE copies a value
+-- kind: merge
+-- servercopy: true
+-- use: customers.email copy
+-- use: customers.id join
+MERGE INTO tickets t USING customers c ON t.customer_id = c.id WHEN MATCHED AND false THEN UPDATE SET subject = c.email
+
+-- name: delete_using
+-- vector: DELETE ... USING filters on a classified column
+-- kind: delete
+-- use: customers.email filter
+-- use: login_events.ip write
+DELETE FROM login_events l USING customers c WHERE c.id = l.customer_id AND c.email LIKE '%@nowhere.invalid'
+
+-- name: ctas
+-- vector: CREATE TABLE AS copies data server side
+-- kind: create_table_as
+-- servercopy: true
+-- use: customers.email copy
+-- inner-out: direct customers.email
+CREATE TABLE leak_ctas AS SELECT email FROM customers
+
+-- name: ctas_temp
+-- vector: temporary table filled from classified data
+-- kind: create_table_as
+-- servercopy: true
+-- use: customers.phone copy
+CREATE TEMP TABLE leak_tmp AS SELECT phone FROM customers
+
+-- name: ctas_shadow
+-- vector: temporary table shadowing a real table name
+-- kind: create_table_as
+-- servercopy: true
+-- use: customers.email copy
+CREATE TEMP TABLE customers AS SELECT email AS id FROM public.customers
+
+-- name: select_into
+-- vector: SELECT INTO
+-- kind: create_table_as
+-- servercopy: true
+-- use: customers.email copy
+SELECT email INTO TEMP leak_into FROM customers
+
+-- name: create_view
+-- vector: CREATE VIEW
+-- kind: create_view
+-- servercopy: true
+-- use: customers.email copy
+CREATE VIEW leak_view AS SELECT email FROM customers
+
+-- name: create_matview
+-- vector: CREATE MATERIALIZED VIEW
+-- kind: create_view
+-- servercopy: true
+-- use: customers.full_name copy
+CREATE MATERIALIZED VIEW leak_mv AS SELECT full_name FROM customers
+
+-- name: copy_table_stdout
+-- vector: COPY table TO STDOUT
+-- kind: copy_to
+-- returns: true
+-- out: direct customers.id
+-- out: direct customers.full_name
+-- out: direct customers.email
+-- out: direct customers.phone
+-- out: direct customers.birth_date
+-- out: direct customers.country
+-- out: direct customers.marketing_opt_in
+-- out: direct customers.created_at
+COPY customers TO STDOUT
+
+-- name: copy_query_stdout_csv
+-- vector: COPY (query) TO STDOUT as CSV
+-- kind: copy_to
+-- out: direct customers.email
+-- out: derived customers.full_name
+COPY (SELECT email, lower(full_name) FROM customers) TO STDOUT WITH (FORMAT csv)
+
+-- name: copy_columns_binary
+-- vector: binary COPY of classified columns
+-- kind: copy_to
+-- out: direct customers.email
+-- out: direct customers.phone
+COPY customers (email, phone) TO STDOUT (FORMAT binary)
+
+-- name: copy_to_file
+-- vector: COPY TO a server file
+-- kind: copy_to
+-- returns: false
+-- servercopy: true
+-- use: customers.email copy
+COPY customers TO '/tmp/pgveil_leak.csv'
+
+-- name: copy_to_program
+-- vector: COPY TO PROGRAM
+-- kind: copy_to
+-- opaque: true
+-- servercopy: true
+COPY (SELECT body FROM messages) TO PROGRAM 'cat > /dev/null'
+
+-- name: copy_header_csv
+-- vector: COPY with HEADER
+-- out: direct messages.id
+-- out: direct messages.customer_id
+-- out: direct messages.to_phone
+-- out: direct messages.body
+-- out: direct messages.created_at
+COPY messages TO STDOUT WITH (FORMAT csv, HEADER)
+
+-- name: copy_from_file
+-- vector: COPY FROM a server file
+-- kind: copy_from
+-- opaque: true
+COPY tickets FROM '/tmp/pgveil_input.csv'
+
+-- name: copy_from_stdin
+-- vector: baseline: COPY FROM STDIN writes columns
+-- kind: copy_from
+-- opaque: false
+-- use: tickets.subject write
+COPY tickets (customer_id, subject, body, status) FROM STDIN
+
+-- name: prepare_select
+-- vector: SQL PREPARE
+-- kind: prepare
+-- outputs: nil
+-- inner-out: direct customers.email
+-- params: 0
+PREPARE leak_p(int) AS SELECT email FROM customers WHERE id = $1
+
+-- name: execute_prepared
+-- vector: SQL EXECUTE (the proxy maps the name to the PREPARE's lineage)
+-- kind: execute
+-- returns: true
+EXECUTE leak_p(1)
+
+-- name: execute_argument_from_table
+-- vector: EXECUTE with an argument computed from table data
+-- kind: execute
+-- opaque: true
+EXECUTE leak_p((SELECT id FROM customers LIMIT 1)::int)
+
+-- name: declare_cursor
+-- vector: DECLARE CURSOR
+-- kind: declare_cursor
+-- inner-out: direct customers.phone
+DECLARE leak_c CURSOR WITH HOLD FOR SELECT phone FROM customers
+
+-- name: fetch_cursor
+-- vector: FETCH from a cursor (the proxy maps it to DECLARE's lineage)
+-- kind: fetch
+-- returns: true
+FETCH 10 FROM leak_c
+
+-- name: move_cursor
+-- vector: MOVE returns no rows
+-- kind: fetch
+-- returns: false
+MOVE 5 IN leak_c
+
+-- name: close_cursor
+-- vector: CLOSE
+-- kind: close_cursor
+CLOSE leak_c
+
+-- name: explain_plain
+-- vector: plain EXPLAIN shows the query's literals, not stored values
+-- kind: explain
+-- out: none
+-- opaque: false
+-- use: customers.email filter
+EXPLAIN SELECT email FROM customers WHERE email = 'a@example.com'
+
+-- name: explain_analyze
+-- vector: EXPLAIN ANALYZE executes the statement
+-- kind: explain
+-- out: none
+-- use: customers.email output
+-- inner-out: direct customers.email
+EXPLAIN ANALYZE SELECT email FROM customers
+
+-- name: explain_analyze_verbose
+-- vector: EXPLAIN (ANALYZE, VERBOSE) shows expressions, not values
+-- kind: explain
+-- out: none
+-- inner-out: derived customers.email
+EXPLAIN (ANALYZE, VERBOSE) SELECT lower(email) FROM customers
+
+-- name: explain_analyze_ctas
+-- vector: EXPLAIN ANALYZE of a server-side copy
+-- kind: explain
+-- servercopy: true
+EXPLAIN (ANALYZE) CREATE TABLE leak_explain AS SELECT email FROM customers
+
+-- name: explain_analyze_false
+-- vector: EXPLAIN (ANALYZE false) does not execute
+-- kind: explain
+-- servercopy: false
+EXPLAIN (ANALYZE false) CREATE TABLE leak_explain2 AS SELECT email FROM customers
+
+-- name: do_block
+-- vector: DO block runs arbitrary code
+-- kind: do
+-- opaque: true
+DO $$ BEGIN RAISE NOTICE '%', (SELECT email FROM customers LIMIT 1); END $$
+
+-- name: call_procedure
+-- vector: CALL of a procedure
+-- kind: call
+-- opaque: true
+CALL refresh_everything()
+
+-- name: fn_query_to_xml
+-- vector: query_to_xml runs SQL given as text
+-- opaque: true
+-- out: unknown
+SELECT query_to_xml('select email from customers', true, false, '')
+
+-- name: fn_table_to_xml
+-- vector: table_to_xml reads a table by name
+-- opaque: true
+-- out: unknown
+SELECT table_to_xml('customers', true, false, '')
+
+-- name: fn_cursor_to_xml
+-- vector: cursor_to_xml reads a cursor
+-- opaque: true
+-- out: unknown
+SELECT cursor_to_xml('leak_c', 10, true, false, '')
+
+-- name: fn_schema_to_xml
+-- vector: schema_to_xml reads every table
+-- opaque: true
+SELECT schema_to_xml('public', true, false, '')
+
+-- name: fn_database_to_xml
+-- vector: database_to_xml reads every table
+-- opaque: true
+SELECT database_to_xml(true, false, '')
+
+-- name: fn_query_to_xmlschema
+-- vector: query_to_xmlschema runs SQL given as text
+-- opaque: true
+SELECT query_to_xmlschema('select email from customers', true, false, '')
+
+-- name: fn_ts_stat
+-- vector: ts_stat runs SQL given as text
+-- opaque: true
+-- outputs: nil
+SELECT * FROM ts_stat('SELECT to_tsvector(body) FROM messages')
+
+-- name: fn_pg_read_file
+-- vector: pg_read_file reads a server file
+-- opaque: true
+SELECT pg_read_file('postgresql.conf')
+
+-- name: fn_lo_get
+-- vector: large objects
+-- opaque: true
+SELECT lo_get(1234)
+
+-- name: fn_dblink
+-- vector: dblink queries another database
+-- opaque: true
+SELECT * FROM dblink('dbname=app', 'select email from customers') AS t(email text)
+
+-- name: fn_pg_ls_dir
+-- vector: server file listing
+-- opaque: true
+SELECT * FROM pg_ls_dir('.')
+
+-- name: fn_current_query
+-- vector: current_query()
+-- opaque: true
+SELECT current_query()
+
+-- name: fn_user_function
+-- vector: a function that does not exist in the snapshot may read anything
+-- opaque: true
+-- out: unknown customers.id
+SELECT lookup_secret(id) FROM customers
+
+-- name: fn_set_config
+-- vector: set_config stores a value in a session setting
+-- servercopy: true
+-- use: customers.email copy
+-- out: derived customers.email
+SELECT set_config('app.leak', (SELECT email FROM customers LIMIT 1), false)
+
+-- name: fn_current_setting
+-- vector: reading a session setting back (the set_config copy is what policies refuse)
+-- out: none
+SELECT current_setting('app.leak', true)
+
+-- name: fn_pg_notify
+-- vector: pg_notify with a classified payload
+-- out: derived customers.email
+SELECT pg_notify('leak', email) FROM customers
+
+-- name: notify_payload
+-- vector: NOTIFY with a payload
+-- kind: notify
+NOTIFY leak, 'payload'
+
+-- name: listen
+-- vector: LISTEN
+-- kind: listen
+LISTEN leak
+
+-- name: catalog_pg_stats
+-- vector: pg_stats holds most common values of every column
+-- catalogdata: true
+-- out: unknown pg_catalog.pg_stats.most_common_vals
+SELECT most_common_vals FROM pg_stats WHERE tablename = 'customers'
+
+-- name: catalog_pg_stats_star
+-- vector: SELECT * from pg_catalog.pg_stats
+-- catalogdata: true
+SELECT * FROM pg_catalog.pg_stats
+
+-- name: catalog_pg_stat_activity
+-- vector: pg_stat_activity shows other sessions' queries and addresses
+-- catalogdata: true
+-- out: unknown pg_catalog.pg_stat_activity.query
+-- out: unknown pg_catalog.pg_stat_activity.client_addr
+SELECT query, client_addr FROM pg_stat_activity
+
+-- name: catalog_pg_statistic
+-- vector: pg_statistic holds column values
+-- catalogdata: true
+-- out: unknown pg_catalog.pg_statistic.stavalues1
+SELECT stavalues1 FROM pg_statistic
+
+-- name: catalog_stat_get_activity
+-- vector: pg_stat_get_activity()
+-- catalogdata: true
+-- opaque: true
+SELECT * FROM pg_stat_get_activity(NULL)
+
+-- name: catalog_prepared_statements
+-- vector: own session's prepared statements are not catalog data
+-- catalogdata: false
+SELECT name, statement FROM pg_prepared_statements
+
+-- name: unknown_table_star
+-- vector: unknown relation: the result shape is unknown
+-- outputs: nil
+-- returns: true
+SELECT * FROM no_such_table
+
+-- name: unknown_table_column
+-- vector: unknown relation: its columns are unknown
+-- out: unknown
+SELECT email FROM no_such_table
+
+-- name: unparseable
+-- vector: statement the parser cannot parse
+-- kind: unknown
+-- opaque: true
+-- returns: true
+SELEC email FROM customers
+
+-- name: unparseable_string
+-- vector: unterminated literal
+-- kind: unknown
+-- opaque: true
+SELECT 'unterminated
+
+-- name: multi_statement
+-- vector: several statements in one Query message
+-- statements: 2
+-- out: direct customers.email
+SELECT 1; SELECT email FROM customers
+
+-- name: set_role
+-- vector: SET ROLE never widens the identity
+-- kind: set
+SET ROLE postgres
+
+-- name: set_session_authorization
+-- vector: SET SESSION AUTHORIZATION
+-- kind: set
+SET SESSION AUTHORIZATION DEFAULT
+
+-- name: reset_role
+-- vector: RESET ROLE
+-- kind: set
+RESET ROLE
+
+-- name: set_search_path
+-- vector: search_path changes name resolution
+-- kind: set
+SET search_path = pg_temp, public
+
+-- name: show_setting
+-- vector: SHOW
+-- kind: show
+-- out: none
+SHOW search_path
+
+-- name: distinct_on
+-- vector: DISTINCT ON a classified column
+-- out: direct customers.id
+-- use: customers.email group,order
+SELECT DISTINCT ON (email) id FROM customers ORDER BY email
+
+-- name: order_by_classified
+-- vector: ORDER BY a classified column (order inference)
+-- out: direct customers.id
+-- use: customers.email order
+SELECT id FROM customers ORDER BY email LIMIT 1
+
+-- name: where_like_inference
+-- vector: predicate inference (reported as filter)
+-- out: direct customers.id
+-- use: customers.email filter
+SELECT id FROM customers WHERE email LIKE 'a%'
+
+-- name: group_by_classified
+-- vector: GROUP BY a classified column
+-- out: direct customers.email
+-- out: none
+-- use: customers.email group
+SELECT email, count(*) FROM customers GROUP BY email
+
+-- name: rollup_grouping
+-- vector: GROUPING SETS and grouping()
+-- out: direct customers.country
+-- out: derived customers.country
+-- out: none
+SELECT country, grouping(country), count(*) FROM customers GROUP BY ROLLUP (country)
+
+-- name: for_update
+-- vector: locking clause
+-- out: direct customers.email
+SELECT email FROM customers FOR UPDATE
+
+-- name: params_in_where
+-- vector: parameters
+-- out: direct customers.email
+-- params: 2
+SELECT email FROM customers WHERE id = $1 OR country = $2
+
+-- name: comment_with_value
+-- vector: values in comments must not reach audit text
+-- out: none
+/* victim@example.com */ SELECT 1 -- +1 555 0100
+
+-- name: join_on_classified
+-- vector: joining on a classified column
+-- out: direct customers.id
+-- use: customers.email join
+-- use: invoices.billing_email join
+SELECT c.id FROM customers c JOIN invoices i ON i.billing_email = c.email
+
+-- name: scalar_subquery_order
+-- vector: ORDER BY a scalar subquery
+-- out: direct customers.id
+-- use: messages.body order
+SELECT id FROM customers c ORDER BY (SELECT max(body) FROM messages m WHERE m.customer_id = c.id)

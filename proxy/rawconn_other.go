@@ -1,0 +1,7 @@
+//go:build !linux
+
+package proxy
+
+import "net"
+
+func newRawTCP(c net.Conn) net.Conn { return c }
