@@ -199,4 +199,3 @@ func TestPgbench(t *testing.T) {
 		}
 	}
 }
-
