@@ -73,6 +73,10 @@ type Config struct {
 	// and per refused session. If nil, nothing is recorded.
 	Tracer QueryTracer
 
+	// Observer receives every statement completion for operations metrics.
+	// If nil, nothing is observed.
+	Observer StatementObserver
+
 	// Roles looks up the role memberships of a user once per session. If
 	// nil, Identity.Roles holds only the user's own name.
 	Roles RoleLookup

@@ -34,7 +34,9 @@ type Server struct {
 
 	// stats are cumulative counters, read by Stats.
 	stats struct {
-		accepted, refused, sessions, cancels atomic.Int64
+		accepted, refused, sessions, cancels                               atomic.Int64
+		statements, deniedPolicy, deniedOpaque, deniedAudit, deniedSession atomic.Int64
+		maskedValues, maskedRows                                           atomic.Int64
 	}
 }
 
@@ -175,6 +177,14 @@ type Stats struct {
 	Sessions int64 // sessions started (upstream authenticated)
 	Active   int64 // sessions running now
 	Cancels  int64 // cancel requests forwarded
+
+	Statements    int64 // statements analysed (Query and Parse, per statement)
+	DeniedPolicy  int64 // statements the policy refused
+	DeniedOpaque  int64 // statements refused because they could not be analysed safely
+	DeniedAudit   int64 // statements refused because the audit trail was down
+	DeniedSession int64 // sessions the policy refused
+	MaskedRows    int64 // DataRows and COPY rows rewritten
+	MaskedValues  int64 // values masked (a lower bound: counted per row shape)
 }
 
 // Stats returns the server's counters.
@@ -185,6 +195,14 @@ func (s *Server) Stats() Stats {
 		Sessions: s.stats.sessions.Load(),
 		Active:   s.active.Load(),
 		Cancels:  s.stats.cancels.Load(),
+
+		Statements:    s.stats.statements.Load(),
+		DeniedPolicy:  s.stats.deniedPolicy.Load(),
+		DeniedOpaque:  s.stats.deniedOpaque.Load(),
+		DeniedAudit:   s.stats.deniedAudit.Load(),
+		DeniedSession: s.stats.deniedSession.Load(),
+		MaskedRows:    s.stats.maskedRows.Load(),
+		MaskedValues:  s.stats.maskedValues.Load(),
 	}
 }
 

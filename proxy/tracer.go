@@ -90,3 +90,10 @@ type AuditColumn struct {
 	// empty when the column was not returned (only filtered on, written).
 	Mask string
 }
+
+// StatementObserver receives every statement completion, personal data or
+// not, for operations metrics (latency histograms, outcomes). It is called
+// on the relay goroutines and must be cheap and non-blocking.
+type StatementObserver interface {
+	ObserveStatement(kind rules.Kind, outcome string, d time.Duration)
+}
