@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"crypto/tls"
+
 	"errors"
 	"fmt"
+	"github.com/pgveil/pgveil/rules"
 	"log/slog"
 	"net"
 	"time"
@@ -68,6 +70,18 @@ type Config struct {
 	// Analyzer parses statements for the Decider. Required when Decider is
 	// set.
 	Analyzer Analyzer
+
+	// Schema supplies the schema snapshot that resolves RowDescription
+	// fields to base columns. Required when Decider is set.
+	Schema SchemaSource
+
+	// Rules returns the current classification catalog (subject keys, and
+	// what "reveals everything" means). Required when Decider is set.
+	Rules func() *rules.Catalog
+
+	// HashKey keys the hash mask. If nil, a hash mask makes the statement's
+	// result fail (the session ends) rather than pass.
+	HashKey []byte
 
 	// Tracer receives one event per statement that touched personal data
 	// and per refused session. If nil, nothing is recorded.
@@ -138,8 +152,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if c.Decider != nil && c.Analyzer == nil {
-		return c, errors.New("proxy config: a decider needs an analyzer")
+	if c.Decider != nil && (c.Analyzer == nil || c.Schema == nil || c.Rules == nil) {
+		return c, errors.New("proxy config: a decider needs an analyzer, a schema source and rules")
 	}
 	return c, nil
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 
+	"github.com/pgveil/pgveil/proxy/analyze"
 	"github.com/pgveil/pgveil/rules"
 )
 
@@ -25,6 +26,14 @@ type SessionDecider interface {
 // it). The returned statements are shared and must not be modified.
 type Analyzer interface {
 	Analyze(ctx context.Context, sql string) ([]*rules.Statement, error)
+}
+
+// SchemaSource supplies schema snapshots (analyze.Store implements it).
+type SchemaSource interface {
+	Current() *analyze.Snapshot
+	// RefreshIfUnknown refreshes when the snapshot does not know a relation
+	// OID that a RowDescription named (rate-limited by the implementation).
+	RefreshIfUnknown(ctx context.Context, oid uint32) (*analyze.Snapshot, error)
 }
 
 // RoleLookup returns the roles a user is a member of, directly or not.

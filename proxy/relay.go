@@ -13,12 +13,16 @@ func (ss *session) relay(ctx context.Context) {
 	done := make(chan error, 1)
 	// Owner: relay. Exits when the upstream read or the client write fails,
 	// which kill guarantees; relay waits for it before returning.
+	s2c, c2s := ss.serverToClient, ss.clientToServer
+	if ss.cfg.Decider != nil {
+		s2c, c2s = ss.serverToClientInspect, ss.clientToServerInspect
+	}
 	go func() {
-		err := ss.serverToClient()
+		err := s2c()
 		ss.kill()
 		done <- err
 	}()
-	cerr := ss.clientToServer()
+	cerr := c2s()
 	ss.kill()
 	serr := <-done
 	switch {

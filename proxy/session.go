@@ -66,6 +66,12 @@ type session struct {
 
 	// fatalSent records that the client was told why the session ends.
 	fatalSent atomic.Bool
+
+	// Inspecting sessions (Config.Decider set) only:
+	in         *inspector   // client relay's maps
+	pend       chan pending // expected responses, client relay -> server relay
+	s2c        s2cState     // server relay's state
+	scrubAsync bool         // scrub notices and notifications outside statements
 }
 
 func (s *Server) handle(ctx context.Context, conn net.Conn) {
@@ -152,6 +158,12 @@ func (ss *session) serve(ctx context.Context) {
 	if err := ss.finishStartup(); err != nil {
 		ss.startupFailed(err)
 		return
+	}
+	if ss.cfg.Decider != nil {
+		if err := ss.admit(ctx); err != nil {
+			ss.startupFailed(err)
+			return
+		}
 	}
 	ss.cr.maxBody = ss.cfg.MaxMessageBytes
 	ss.client.SetDeadline(time.Time{})

@@ -155,10 +155,24 @@ type Statement struct {
 	Inner *Statement
 	// CopyFormat is "text", "csv" or "binary" for COPY statements.
 	CopyFormat string
+	// CopyOptions are the options of a COPY statement that shape its rows
+	// (nil when the statement sets none of them).
+	CopyOptions *CopyOptions
 	// CatalogData is true when the statement reads catalog relations that
 	// hold data values (pg_stats, pg_statistic, pg_stat_activity,
 	// pg_stat_statements, ...).
 	CatalogData bool
 	// Params is the highest $n parameter number the statement uses.
 	Params int
+}
+
+// CopyOptions are the row-shaping options of a COPY statement, as written.
+// Empty strings mean the option was not given.
+type CopyOptions struct {
+	Delimiter string
+	// Null is nil when NULL was not given (the format's default applies).
+	Null   *string
+	Quote  string
+	Escape string
+	Header bool
 }

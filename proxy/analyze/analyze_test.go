@@ -438,3 +438,26 @@ func TestStatementKinds(t *testing.T) {
 		t.Errorf("LOAD not opaque")
 	}
 }
+
+// TestConcurrentAnalyze runs the corpora from several goroutines over one
+// analyzer and snapshot (run with -race).
+func TestConcurrentAnalyze(t *testing.T) {
+	snap := testSnapshot()
+	a, _ := New(Config{CacheSize: 64})
+	entries := append(loadCorpus(t, "testdata/hostile.sql"), loadCorpus(t, "testdata/analytic.sql")...)
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range entries {
+				e := entries[(i+g*37)%len(entries)]
+				for _, st := range a.AnalyzeWith(snap, e.sql) {
+					_ = snap.PolicyColumns(st)
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+}

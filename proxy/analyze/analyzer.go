@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	pg "github.com/pganalyze/pg_query_go/v6"
@@ -32,6 +33,9 @@ type Config struct {
 	// MaxCachedQueryBytes is the longest query text that is cached; longer
 	// ones are analyzed every time. If zero, 64 KiB.
 	MaxCachedQueryBytes int
+	// RefreshTimeout bounds the on-demand snapshot refresh that Analyze may
+	// do (see Snapshots). If zero, 2 seconds.
+	RefreshTimeout time.Duration
 	// Snapshots supplies the snapshot Analyze uses. If it also offers
 	// RefreshIfStale (as *Store does), a statement that names a relation the
 	// snapshot does not know triggers a rate-limited refresh and is analyzed
@@ -45,6 +49,7 @@ type Config struct {
 type Analyzer struct {
 	cache    *lru.Cache[cacheKey, *entry]
 	maxBytes int
+	timeout  time.Duration
 	src      SnapshotSource
 	empty    *Snapshot
 }
@@ -73,11 +78,14 @@ func New(cfg Config) (*Analyzer, error) {
 	if cfg.MaxCachedQueryBytes <= 0 {
 		cfg.MaxCachedQueryBytes = 64 << 10
 	}
+	if cfg.RefreshTimeout <= 0 {
+		cfg.RefreshTimeout = 2 * time.Second
+	}
 	c, err := lru.New[cacheKey, *entry](cfg.CacheSize)
 	if err != nil {
 		return nil, fmt.Errorf("analyze: %w", err)
 	}
-	return &Analyzer{cache: c, maxBytes: cfg.MaxCachedQueryBytes, src: cfg.Snapshots, empty: NewSnapshot(nil, nil, Trust{})}, nil
+	return &Analyzer{cache: c, maxBytes: cfg.MaxCachedQueryBytes, timeout: cfg.RefreshTimeout, src: cfg.Snapshots, empty: NewSnapshot(nil, nil, Trust{})}, nil
 }
 
 // Analyze analyzes sql with the configured source's current snapshot: one
@@ -101,7 +109,9 @@ func (a *Analyzer) Analyze(ctx context.Context, sql string) ([]*rules.Statement,
 	if !ok {
 		return ent.stmts, nil
 	}
-	ns, err := r.RefreshIfStale(ctx)
+	rctx, cancel := context.WithTimeout(ctx, a.timeout)
+	ns, err := r.RefreshIfStale(rctx)
+	cancel()
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return ent.stmts, ctxErr

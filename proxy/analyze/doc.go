@@ -79,6 +79,8 @@
 //     result columns is unknown, so Outputs is nil (with Returns true);
 //   - temporary tables are Unknown: the session may have copied anything
 //     into them (CREATE TEMP TABLE AS is reported as a ServerCopy);
+//   - a server-side copy of Unknown values (INSERT ... SELECT from a
+//     temporary table, say) is Opaque: UseCopy cannot name what is copied;
 //   - when the rules name a column a table no longer has (a rename?), the
 //     snapshot reports it (Unresolved) and every unclassified column of that
 //     table is Unknown until the rules are fixed;

@@ -114,7 +114,10 @@ func (e *engine) use(l lineage, u rules.Use) {
 // into itself.
 func (e *engine) copyOut(l lineage, except lineage) {
 	if l.unknown {
+		// What is stored cannot be told apart from personal data, and
+		// UseCopy cannot name it.
 		e.serverCopy = true
+		e.markOpaque("stores values of unknown origin server side")
 	}
 	for _, r := range l.srcs {
 		if slices.Contains(except.srcs, r) && len(except.srcs) == 1 {
@@ -461,9 +464,16 @@ func findRTE(sc *scope, schema, name string) *rte {
 	return nil
 }
 
+// systemColumns hold row identities and transaction ids, never data values
+// (user columns cannot take these names).
+var systemColumns = map[string]bool{"ctid": true, "xmin": true, "xmax": true, "cmin": true, "cmax": true, "tableoid": true}
+
 func rteColumn(r *rte, name string) lineage {
 	if i := colIndex(r.cols, name); i >= 0 {
 		return r.cols[i].lin
+	}
+	if systemColumns[name] && !r.unknownShape {
+		return lineage{}
 	}
 	// Not a column PostgreSQL knows of (or of an unknown relation): fail
 	// closed on the whole entry.
@@ -503,6 +513,9 @@ func (e *engine) columnRef(sc *scope, cr *pg.ColumnRef) lineage {
 			if r := s.findRTE("", names[0]); r != nil {
 				return wholeRow(r.cols, r.unknownShape)
 			}
+		}
+		if systemColumns[names[0]] && sc != nil && len(sc.items) > 0 {
+			return lineage{}
 		}
 	case 2:
 		if r := findRTE(sc, "", names[0]); r != nil {
@@ -793,6 +806,7 @@ func (e *engine) with(parent *scope, env *cteEnv, w *pg.WithClause) *cteEnv {
 			sh = e.query(parent, env, c.Ctequery)
 		}
 		cols := renameCols(sh.cols, c.Aliascolnames)
+		cols = searchCycleCols(cols, c)
 		env = &cteEnv{parent: env, name: c.Ctename, cols: cols, unknownShape: sh.unknownShape}
 	}
 	return env
@@ -820,6 +834,31 @@ func (e *engine) recursiveCTE(parent *scope, env *cteEnv, c *pg.CommonTableExpr,
 		cur.cols[i].lin = all
 	}
 	return cur
+}
+
+// searchCycleCols appends the columns that SEARCH and CYCLE clauses add to
+// a recursive CTE: the search sequence and the cycle path hold the values of
+// the columns they name; the cycle mark is a constant.
+func searchCycleCols(cols []column, c *pg.CommonTableExpr) []column {
+	named := func(list []*pg.Node) lineage {
+		var ls []lineage
+		for _, n := range list {
+			if i := colIndex(cols, strVal(n)); i >= 0 {
+				ls = append(ls, cols[i].lin)
+			} else {
+				ls = append(ls, unknownLineage(wholeRow(cols, false)))
+			}
+		}
+		return derive(ls...)
+	}
+	if sc := c.SearchClause; sc != nil {
+		cols = append(slices.Clip(cols), column{name: sc.SearchSeqColumn, lin: named(sc.SearchColList)})
+	}
+	if cc := c.CycleClause; cc != nil {
+		path := named(cc.CycleColList)
+		cols = append(slices.Clip(cols), column{name: cc.CycleMarkColumn}, column{name: cc.CyclePathColumn, lin: path})
+	}
+	return cols
 }
 
 func shapesEqual(a, b shape) bool {
@@ -1201,7 +1240,6 @@ func (e *engine) rangeFunction(sc *scope, rf *pg.RangeFunction) *item {
 		}
 		schema, name := qualifiedName(fc.Funcname)
 		kind, _ := e.snap.funcClass(schema, name)
-		builtin := kind != funcOpaque || opaqueBuiltin(name) != ""
 		switch {
 		case len(coldef) > 0:
 			scalar = false
@@ -1210,8 +1248,9 @@ func (e *engine) rangeFunction(sc *scope, rf *pg.RangeFunction) *item {
 					cols = append(cols, column{name: d.Colname, lin: lin})
 				}
 			}
-		case !builtin || lin.unknown && kind == funcOpaque:
-			// A user function: its columns are unknown.
+		case kind == funcOpaque || kind == funcCatalogData:
+			// A user function, or a builtin that reads what the analyzer
+			// cannot see: its columns are unknown.
 			unknown = true
 			scalar = false
 			cols = append(cols, column{name: name, lin: lin})

@@ -59,7 +59,6 @@ type Snapshot struct {
 	byQName map[string]*relInfo   // "schema.name"
 
 	funcs        map[string][]*Function // name -> functions of that name
-	hasCatalog   bool                   // pg_catalog functions were loaded
 	trustedExt   map[string]bool
 	trustedFunc  map[string]bool
 	untrustedOps map[string]bool // operator names with a user-defined, untrusted implementation
@@ -163,9 +162,6 @@ func NewSnapshot(schema *Schema, c Classifier, trust Trust) *Snapshot {
 	for i := range schema.Functions {
 		f := &schema.Functions[i]
 		s.funcs[f.Name] = append(s.funcs[f.Name], f)
-		if f.Builtin() {
-			s.hasCatalog = true
-		}
 	}
 	for _, o := range schema.Operators {
 		if !s.trustedFuncName(o.FuncSchema, o.FuncName) {

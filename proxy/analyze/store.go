@@ -54,7 +54,9 @@ type classifierBox struct{ c Classifier }
 
 // NewStore returns a Store that loads the schema through q. Until the
 // first Refresh, Current returns an empty snapshot, in which every relation
-// is unknown (fail closed).
+// is unknown (fail closed). Prefer a *pgxpool.Pool for q: pgx closes a
+// *pgx.Conn whose query is interrupted by its context, after which every
+// refresh through it fails.
 func NewStore(q Querier, cfg StoreConfig) (*Store, error) {
 	if q == nil {
 		return nil, errors.New("analyze: NewStore needs a Querier")
@@ -96,7 +98,11 @@ func (s *Store) refreshLocked(ctx context.Context) (RefreshResult, error) {
 	schema, err := LoadSchema(ctx, s.q)
 	if err != nil {
 		res := RefreshResult{Revision: s.Current().Revision(), Unresolved: s.Current().Unresolved()}
-		s.report(res, err)
+		if ctx.Err() == nil {
+			// A refresh cut short by its context (shutdown) is not worth
+			// reporting.
+			s.report(res, err)
+		}
 		return res, err
 	}
 	s.lastSchema.Store(schema)

@@ -1249,3 +1249,59 @@ SELECT c.id FROM customers c JOIN invoices i ON i.billing_email = c.email
 -- out: direct customers.id
 -- use: messages.body order
 SELECT id FROM customers c ORDER BY (SELECT max(body) FROM messages m WHERE m.customer_id = c.id)
+
+-- name: cte_search_cycle
+-- vector: SEARCH and CYCLE columns carry the values they order by (PostgreSQL 14+)
+-- out: direct customers.id
+-- out: direct customers.email
+-- out: derived customers.email
+-- out: none
+-- out: derived customers.id
+WITH RECURSIVE t(id, e) AS (SELECT id, email FROM customers WHERE id = 1 UNION ALL SELECT id, e FROM t WHERE false) SEARCH DEPTH FIRST BY e SET ord CYCLE id SET is_cycle USING path SELECT * FROM t
+
+-- name: system_columns
+-- vector: baseline: system columns hold no data values
+-- out: none
+-- out: none
+-- out: none
+SELECT ctid, c.xmin, tableoid FROM customers c
+
+-- name: copy_legacy_csv
+-- vector: COPY with the pre-9.0 option syntax
+-- kind: copy_to
+-- out: direct customers.email
+COPY customers (email) TO STDOUT CSV HEADER
+
+-- name: window_frame_over_classified
+-- vector: sum over a window ordered by a classified column
+-- out: derived invoices.amount_cents
+-- use: invoices.billing_email order
+SELECT sum(amount_cents) OVER (ORDER BY billing_email ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM invoices
+
+-- name: limit_subquery
+-- vector: a subquery in LIMIT probes data
+-- out: direct products.name
+-- use: customers.email filter
+SELECT name FROM products LIMIT (SELECT count(*) FROM customers WHERE email LIKE 'a%')
+
+-- name: copy_insert_returning
+-- vector: COPY (INSERT ... SELECT ... RETURNING) TO STDOUT copies and returns
+-- kind: copy_to
+-- servercopy: true
+-- out: derived customers.email tickets.subject
+COPY (INSERT INTO tickets (customer_id, subject, body, status) SELECT id, email, 'x', 'open' FROM customers WHERE false RETURNING subject) TO STDOUT
+
+-- name: cte_insert_copy
+-- vector: a data-modifying CTE copies data while the statement returns nothing personal
+-- kind: select
+-- servercopy: true
+-- use: customers.email copy
+-- out: none
+WITH x AS (INSERT INTO tickets (customer_id, subject, body, status) SELECT id, email, 'x', 'open' FROM customers WHERE false RETURNING 1) SELECT 1
+
+-- name: ctas_table_syntax
+-- vector: CREATE TABLE AS TABLE
+-- kind: create_table_as
+-- servercopy: true
+-- use: customers.phone copy
+CREATE TABLE leak_table_copy AS TABLE customers

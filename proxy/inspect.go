@@ -1,0 +1,558 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/pgveil/pgveil/rules"
+)
+
+// The client relay of an inspecting session: every Query and Parse is
+// analysed and decided before anything reaches Postgres; Bind and Execute
+// are decided again (the policy may have changed); denied statements never
+// reach Postgres.
+//
+// Refusal in order. A refused statement must produce its ErrorResponse at
+// the point of the stream where Postgres would have answered, after the
+// responses to everything the client sent before it, and it must abort the
+// transaction as an error from Postgres would. pgveil therefore sends
+// Postgres, in place of the refused statement, an Execute of a portal that
+// cannot exist (denyPortal): Postgres answers it with an error in order, and
+// that error aborts the transaction block exactly like a real one. The
+// server relay replaces that error with pgveil's own ErrorResponse (the
+// pendDeny entry) and consumes the rest. In the extended protocol the
+// messages up to the client's Sync are then discarded, as Postgres discards
+// them after an error.
+
+// denyPortal is a portal name no client can have created: it contains a NUL
+// in the protocol (names are C strings), so "pgveil" followed by NUL ends
+// the name early, and the remaining bytes name nothing. We use a plain,
+// unlikely name instead, which is just as safe: if it existed, Execute would
+// run the client's own portal and its rows would still be consumed.
+const denyPortal = "pgveil\x1fdenied\x1fportal"
+
+var denyExecute = func() []byte {
+	b := append([]byte(denyPortal), 0, 0, 0, 0, 1) // portal, max rows 1
+	return b
+}()
+
+// inspector is the client relay's state for an inspecting session.
+type inspector struct {
+	prepared map[string]*preparedStmt
+	portals  map[string]*portal
+	cursors  map[string]*rules.Statement
+	// discarding is set after a refusal in the extended protocol: client
+	// messages are dropped up to the next Sync.
+	discarding bool
+}
+
+func newInspector() *inspector {
+	return &inspector{
+		prepared: make(map[string]*preparedStmt),
+		portals:  make(map[string]*portal),
+		cursors:  make(map[string]*rules.Statement),
+	}
+}
+
+// push hands an expected response to the server relay. It blocks when the
+// FIFO is full (backpressure).
+func (ss *session) push(p pending) { ss.pend <- p }
+
+// clientToServerInspect is clientToServer for inspecting sessions.
+func (ss *session) clientToServerInspect() error {
+	cr, uw := ss.cr, ss.uw
+	in := ss.in
+	idle := ss.cfg.IdleTimeout
+	for {
+		if !cr.hasFrame() {
+			if err := uw.flush(); err != nil {
+				return err
+			}
+			if idle > 0 {
+				if ss.inflight.Load() == 0 {
+					ss.client.SetReadDeadline(time.Now().Add(idle))
+				} else {
+					ss.client.SetReadDeadline(time.Time{})
+				}
+			}
+		}
+		typ, body, err := cr.next()
+		if err != nil {
+			if errors.Is(err, ErrMessageTooLarge) || errors.Is(err, errBadLength) {
+				ss.replyFatalFromClientSide(&ProtocolError{Code: codeProtocolViolation, Msg: "invalid message length", Fatal: true})
+				return err
+			}
+			if idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) && ss.inflight.Load() == 0 && !ss.draining.Load() {
+				ss.replyFatalFromClientSide(&ProtocolError{Code: codeIdleTimeout, Msg: "terminating connection due to idle-session timeout", Fatal: true})
+				return nil
+			}
+			return err
+		}
+		if in.discarding {
+			switch typ {
+			case 'S':
+				in.discarding = false
+				ss.inflight.Add(1)
+				ss.push(pending{kind: pendSync})
+				uw.appendFrame(typ, body)
+			case 'H':
+				uw.appendFrame(typ, body)
+			case 'X':
+				uw.appendFrame(typ, body)
+				uw.flush()
+				return nil
+			}
+			continue
+		}
+		switch typ {
+		case 'Q':
+			err = ss.onQuery(body)
+		case 'P':
+			err = ss.onParse(body)
+		case 'B':
+			err = ss.onBind(body)
+		case 'D':
+			err = ss.onDescribe(body)
+		case 'E':
+			err = ss.onExecute(body)
+		case 'C':
+			err = ss.onClose(body)
+		case 'S':
+			ss.inflight.Add(1)
+			ss.push(pending{kind: pendSync})
+			uw.appendFrame(typ, body)
+		case 'F':
+			err = ss.onFunctionCall(body)
+		case 'H', 'd', 'c', 'f':
+			uw.appendFrame(typ, body)
+		case 'X':
+			uw.appendFrame(typ, body)
+			uw.flush()
+			return nil
+		default:
+			ss.replyFatalFromClientSide(&ProtocolError{Code: codeProtocolViolation, Msg: fmt.Sprintf("invalid frontend message type %d", typ), Fatal: true})
+			return fmt.Errorf("invalid frontend message type %d", typ)
+		}
+		if err != nil {
+			var pe *ProtocolError
+			if errors.As(err, &pe) && pe.Fatal {
+				ss.replyFatalFromClientSide(pe)
+			}
+			return err
+		}
+		if uw.full() {
+			if err := uw.flush(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// malformed is the answer to a client message pgveil cannot decode: it
+// cannot tell what the message would do, so the session ends.
+func malformed(what string) error {
+	return &ProtocolError{Code: codeProtocolViolation, Msg: "invalid " + what + " message", Fatal: true}
+}
+
+func (ss *session) onQuery(body []byte) error {
+	text, ok := cstring(body)
+	if !ok {
+		return malformed("Query")
+	}
+	now := time.Now()
+	stmts, _ := ss.cfg.Analyzer.Analyze(context.Background(), text)
+	q := &queryExec{stmts: make([]*execution, 0, len(stmts))}
+	for _, st := range stmts {
+		d, lineage, perr := ss.decideStatement(st, text)
+		if perr != nil {
+			ss.refuse(perr, st, d, now, true)
+			return nil
+		}
+		q.stmts = append(q.stmts, &execution{d: d, lineage: lineage, start: now, protocol: "simple"})
+	}
+	for _, st := range stmts {
+		ss.applySideEffects(st, text)
+	}
+	ss.inflight.Add(1)
+	ss.push(pending{kind: pendQuery, query: q})
+	ss.uw.appendFrame('Q', body)
+	return nil
+}
+
+func (ss *session) onParse(body []byte) error {
+	name, rest, ok := cstringNext(body)
+	if !ok {
+		return malformed("Parse")
+	}
+	text, _, ok := cstringNext(rest)
+	if !ok {
+		return malformed("Parse")
+	}
+	now := time.Now()
+	stmts, _ := ss.cfg.Analyzer.Analyze(context.Background(), text)
+	var st *rules.Statement
+	switch len(stmts) {
+	case 1:
+		st = stmts[0]
+	case 0:
+		st = &rules.Statement{Kind: rules.KindEmpty}
+	default:
+		// Postgres refuses several commands in one prepared statement;
+		// decide on an opaque stand-in so that nothing unexamined passes.
+		st = &rules.Statement{Kind: rules.KindUnknown, Opaque: true, OpaqueReason: "several statements in one Parse", Returns: true}
+	}
+	d, lineage, perr := ss.decideStatement(st, text)
+	if perr != nil {
+		ss.refuse(perr, st, d, now, false)
+		return nil
+	}
+	ss.applySideEffects(st, text)
+	ps := &preparedStmt{st: st, lineage: lineage}
+	in := ss.in
+	if old, exists := in.prepared[name]; exists && name != "" {
+		// Postgres keeps the existing statement and rejects this Parse, or
+		// (if the old Parse had failed) accepts it: lineage of both.
+		ps = &preparedStmt{st: st, lineage: mergeLineage(old.lineage, lineage), described: old.described}
+	}
+	in.prepared[name] = ps
+	ss.push(pending{kind: pendParse, stmt: ps})
+	ss.uw.appendFrame('P', body)
+	return nil
+}
+
+func (ss *session) onBind(body []byte) error {
+	portalName, rest, ok := cstringNext(body)
+	if !ok {
+		return malformed("Bind")
+	}
+	stmtName, rest, ok := cstringNext(rest)
+	if !ok {
+		return malformed("Bind")
+	}
+	formats, ok := bindResultFormats(rest)
+	if !ok {
+		return malformed("Bind")
+	}
+	in := ss.in
+	ps := in.prepared[stmtName]
+	if ps == nil {
+		// Postgres will say the statement does not exist; if it does
+		// exist after all, its rows have unknown lineage.
+		ps = &preparedStmt{st: &rules.Statement{Kind: rules.KindUnknown, Opaque: true, OpaqueReason: "unknown prepared statement", Returns: true}}
+	}
+	now := time.Now()
+	d, _, perr := ss.decideStatement(ps.st, "")
+	if perr != nil {
+		ss.refuse(perr, ps.st, d, now, false)
+		return nil
+	}
+	p := &portal{stmt: ps, formats: formats, dec: d}
+	if _, exists := in.portals[portalName]; exists && portalName != "" {
+		// Postgres rejects a Bind to an existing named portal and keeps the
+		// old one, whose lineage pgveil no longer knows for sure.
+		p.stmt = &preparedStmt{st: ps.st, lineage: unknownLineage}
+	}
+	in.portals[portalName] = p
+	ss.push(pending{kind: pendBind, portal: p})
+	ss.uw.appendFrame('B', body)
+	return nil
+}
+
+func (ss *session) onDescribe(body []byte) error {
+	if len(body) < 2 {
+		return malformed("Describe")
+	}
+	name, ok := cstring(body[1:])
+	if !ok {
+		return malformed("Describe")
+	}
+	in := ss.in
+	switch body[0] {
+	case 'S':
+		ps := in.prepared[name]
+		if ps == nil {
+			ps = &preparedStmt{lineage: unknownLineage}
+		}
+		ps.described = true
+		ss.push(pending{kind: pendDescribeS, stmt: ps})
+	case 'P':
+		p := in.portals[name]
+		if p == nil {
+			p = &portal{stmt: &preparedStmt{lineage: unknownLineage}}
+		}
+		p.described = true
+		ss.push(pending{kind: pendDescribeP, portal: p})
+	default:
+		return malformed("Describe")
+	}
+	ss.uw.appendFrame('D', body)
+	return nil
+}
+
+func (ss *session) onExecute(body []byte) error {
+	name, _, ok := cstringNext(body)
+	if !ok {
+		return malformed("Execute")
+	}
+	in := ss.in
+	p := in.portals[name]
+	if p == nil {
+		p = &portal{stmt: &preparedStmt{lineage: unknownLineage}}
+		d := ss.strictDecided()
+		p.dec = d
+	}
+	if !p.described && !p.stmt.described && !p.dec.revealAll {
+		// Clients that cache statements skip Describe; without the fields
+		// the masks could not be typed. Ask for them, and swallow the answer.
+		p.described = true
+		ss.push(pending{kind: pendDescribeP, portal: p, internal: true})
+		d := make([]byte, 0, len(name)+2)
+		d = append(d, 'P')
+		d = append(d, name...)
+		d = append(d, 0)
+		ss.uw.appendFrame('D', d)
+	}
+	ex := &execution{d: p.dec, lineage: p.stmt.lineage, start: time.Now(), protocol: "extended"}
+	ss.push(pending{kind: pendExecute, portal: p, exec: ex})
+	ss.uw.appendFrame('E', body)
+	return nil
+}
+
+func (ss *session) onClose(body []byte) error {
+	if len(body) < 2 {
+		return malformed("Close")
+	}
+	name, ok := cstring(body[1:])
+	if !ok {
+		return malformed("Close")
+	}
+	switch body[0] {
+	case 'S':
+		delete(ss.in.prepared, name)
+	case 'P':
+		delete(ss.in.portals, name)
+	default:
+		return malformed("Close")
+	}
+	ss.push(pending{kind: pendClose})
+	ss.uw.appendFrame('C', body)
+	return nil
+}
+
+// fastpathStatement stands for a FunctionCall: it can call any function
+// with any arguments, so it is opaque.
+var fastpathStatement = &rules.Statement{Kind: rules.KindCall, Summary: "FUNCTION CALL", Opaque: true,
+	OpaqueReason: "fast-path function call", Returns: true}
+
+func (ss *session) onFunctionCall(body []byte) error {
+	now := time.Now()
+	d, _, perr := ss.decideStatement(fastpathStatement, "")
+	if perr != nil {
+		ss.refuse(perr, fastpathStatement, d, now, true)
+		return nil
+	}
+	ex := &execution{d: d, lineage: fastpathStatement, start: now, protocol: "fastpath"}
+	ss.inflight.Add(1)
+	ss.push(pending{kind: pendFuncCall, exec: ex})
+	ss.uw.appendFrame('F', body)
+	return nil
+}
+
+// refuse sends the refusal in order (see the comment at the top of this
+// file) and records it. simple is true when the client's message was a
+// Query or FunctionCall, which Postgres answers with ReadyForQuery; in the
+// extended protocol the client's messages are discarded until its Sync.
+func (ss *session) refuse(pe *ProtocolError, st *rules.Statement, d *decided, start time.Time, simple bool) {
+	ss.push(pending{kind: pendDeny, deny: pe})
+	ss.push(pending{kind: pendExecute, internal: true})
+	ss.uw.appendFrame('E', denyExecute)
+	if simple {
+		ss.inflight.Add(1)
+		ss.push(pending{kind: pendSync})
+		ss.uw.appendFrame('S', nil)
+	} else {
+		ss.in.discarding = true
+	}
+	ss.log.Info("statement refused", "code", pe.Code, "reason", pe.Msg, "summary", summaryOf(st))
+	if ss.cfg.Tracer != nil && d != nil && d.personal {
+		ev := ss.newEvent(d, st, start)
+		ev.Outcome, ev.SQLState, ev.Reason = OutcomeDenied, pe.Code, pe.Msg
+		if pe.Code == codeAuditUnavailable {
+			ev.Outcome = OutcomeAuditErr
+		}
+		ev.Duration = time.Since(start)
+		ss.cfg.Tracer.TraceStatement(context.Background(), ev)
+	}
+}
+
+func summaryOf(st *rules.Statement) string {
+	if st == nil {
+		return ""
+	}
+	return st.Summary
+}
+
+// applySideEffects keeps the session's maps of SQL-level prepared
+// statements and cursors in step with the statements that create and drop
+// them.
+func (ss *session) applySideEffects(st *rules.Statement, text string) {
+	in := ss.in
+	switch st.Kind {
+	case rules.KindPrepare:
+		if st.Prepared == "" {
+			return
+		}
+		ps := &preparedStmt{st: innerOr(st), lineage: innerOr(st)}
+		if old, ok := in.prepared[st.Prepared]; ok {
+			ps.lineage = mergeLineage(old.lineage, ps.lineage)
+		}
+		in.prepared[st.Prepared] = ps
+	case rules.KindDeallocate:
+		if st.Prepared == "" {
+			clear(in.prepared)
+			return
+		}
+		delete(in.prepared, st.Prepared)
+	case rules.KindDeclare:
+		if st.Cursor == "" {
+			return
+		}
+		lin := innerOr(st)
+		if old, ok := in.cursors[st.Cursor]; ok {
+			lin = mergeLineage(old, lin)
+		}
+		in.cursors[st.Cursor] = lin
+	case rules.KindClosePortal:
+		if st.Cursor == "" {
+			clear(in.cursors)
+			return
+		}
+		delete(in.cursors, st.Cursor)
+	case rules.KindUtility:
+		if strings.HasPrefix(strings.ToUpper(st.Summary), "DISCARD") {
+			clear(in.prepared)
+			clear(in.cursors)
+		}
+	}
+}
+
+func innerOr(st *rules.Statement) *rules.Statement {
+	if st.Inner != nil {
+		return st.Inner
+	}
+	return st
+}
+
+// unknownLineage stands for rows whose origin pgveil cannot tell.
+var unknownLineage = &rules.Statement{Kind: rules.KindUnknown, Opaque: true, OpaqueReason: "unknown lineage", Returns: true}
+
+// mergeLineage returns a statement whose outputs cover both a and b: used
+// when a name may denote either.
+func mergeLineage(a, b *rules.Statement) *rules.Statement {
+	if a == nil || b == nil {
+		return unknownLineage
+	}
+	if a == b {
+		return a
+	}
+	if len(a.Outputs) != len(b.Outputs) || a.Outputs == nil {
+		return unknownLineage
+	}
+	outs := make([]rules.Output, len(a.Outputs))
+	for i := range outs {
+		x, y := a.Outputs[i], b.Outputs[i]
+		outs[i] = rules.Output{Name: x.Name, Sources: unionRefs(x.Sources, y.Sources), Unknown: x.Unknown || y.Unknown}
+	}
+	return &rules.Statement{Kind: b.Kind, Summary: b.Summary, Outputs: outs, Returns: true}
+}
+
+func unionRefs(a, b []rules.ColumnRef) []rules.ColumnRef {
+	out := append([]rules.ColumnRef(nil), a...)
+	for _, r := range b {
+		found := false
+		for _, o := range out {
+			if o == r {
+				found = true
+				break
+			}
+		}
+		if !found {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// cstring returns the NUL-terminated string at the start of b, which must
+// be all of b.
+func cstring(b []byte) (string, bool) {
+	i := bytes.IndexByte(b, 0)
+	if i < 0 {
+		return "", false
+	}
+	return string(b[:i]), true
+}
+
+// cstringNext returns the NUL-terminated string at the start of b and the
+// bytes after it.
+func cstringNext(b []byte) (string, []byte, bool) {
+	i := bytes.IndexByte(b, 0)
+	if i < 0 {
+		return "", nil, false
+	}
+	return string(b[:i]), b[i+1:], true
+}
+
+// bindResultFormats skips a Bind's parameter formats and values and returns
+// its result format codes.
+func bindResultFormats(b []byte) ([]int16, bool) {
+	if len(b) < 2 {
+		return nil, false
+	}
+	n := int(binary.BigEndian.Uint16(b))
+	b = b[2:]
+	if len(b) < 2*n {
+		return nil, false
+	}
+	b = b[2*n:]
+	if len(b) < 2 {
+		return nil, false
+	}
+	np := int(binary.BigEndian.Uint16(b))
+	b = b[2:]
+	for range np {
+		if len(b) < 4 {
+			return nil, false
+		}
+		l := int32(binary.BigEndian.Uint32(b))
+		b = b[4:]
+		if l < -1 || int(l) > len(b) {
+			return nil, false
+		}
+		if l > 0 {
+			b = b[l:]
+		}
+	}
+	if len(b) < 2 {
+		return nil, false
+	}
+	nr := int(binary.BigEndian.Uint16(b))
+	b = b[2:]
+	if len(b) != 2*nr {
+		return nil, false
+	}
+	formats := make([]int16, nr)
+	for i := range formats {
+		formats[i] = int16(binary.BigEndian.Uint16(b[2*i:]))
+		if formats[i] != 0 && formats[i] != 1 {
+			return nil, false
+		}
+	}
+	return formats, true
+}

@@ -1,0 +1,135 @@
+package proxy
+
+import (
+	"time"
+
+	"github.com/pgveil/pgveil/rules"
+)
+
+// Extended-protocol and result bookkeeping for inspecting sessions (those
+// with a Decider). Pass-through sessions use none of it.
+//
+// Ownership. The client relay (c2s) creates every object here and owns the
+// name maps (prepared statements, portals, cursors). It hands objects to the
+// server relay (s2c) only through the pending FIFO, a channel, which orders
+// every write c2s made before the hand-off before every read s2c makes after
+// it. Fields documented "s2c" are written and read only by the server relay
+// after the hand-off; c2s never reads them.
+
+// pendingCap bounds the FIFO of responses the server relay expects. When it
+// is full the client relay blocks, stops reading its socket, and TCP pushes
+// back on the client.
+const pendingCap = 4096
+
+type pendKind uint8
+
+const (
+	pendQuery     pendKind = iota + 1 // simple Query: results then ReadyForQuery
+	pendParse                         // ParseComplete
+	pendBind                          // BindComplete
+	pendDescribeS                     // ParameterDescription + RowDescription | NoData
+	pendDescribeP                     // RowDescription | NoData
+	pendExecute                       // rows + CommandComplete | PortalSuspended | EmptyQuery | copy
+	pendClose                         // CloseComplete
+	pendSync                          // ReadyForQuery
+	pendFuncCall                      // FunctionCallResponse then ReadyForQuery
+	pendDeny                          // pgveil's own ErrorResponse, sent when reached
+)
+
+// pending is one response (or response sequence) the server relay expects,
+// in request order.
+type pending struct {
+	kind pendKind
+	// internal marks a message pgveil injected: its response is consumed,
+	// not forwarded (ReadyForQuery excepted, when it answers the client's
+	// own Query or Sync).
+	internal bool
+	query    *queryExec   // pendQuery
+	stmt     *preparedStmt // pendParse, pendDescribeS
+	portal   *portal       // pendBind, pendDescribeP, pendExecute
+	exec     *execution    // pendExecute, pendFuncCall
+	deny     *ProtocolError
+}
+
+// preparedStmt is a prepared statement, by protocol Parse or SQL PREPARE
+// (they share one namespace in Postgres).
+type preparedStmt struct {
+	st *rules.Statement // the prepared query's analysis, for decisions
+	// lineage describes its rows: st itself, or for EXECUTE/FETCH the
+	// statement they name, or a merge when the name may denote either of
+	// two statements.
+	lineage *rules.Statement
+	// described: a Describe of this statement (or of a portal on it) was
+	// sent, so its fields will be known by the time rows arrive. c2s.
+	described bool
+	// fields from the response to Describe S. s2c.
+	fields []fieldDesc
+}
+
+// portal is a bound portal.
+type portal struct {
+	stmt    *preparedStmt
+	formats []int16 // result format codes from Bind (0, 1 or n entries)
+	dec     *decided
+	// described: a Describe P was sent for it. c2s.
+	described bool
+	// fields from the response to Describe P. s2c.
+	fields []fieldDesc
+	// run is the execution in progress across Executes of a suspended
+	// portal. s2c.
+	run *execution
+}
+
+// decided is a statement with its decision and what follows from it.
+type decided struct {
+	st        *rules.Statement
+	dec       rules.Decision
+	revealAll bool // the decision masks nothing
+	// personal: the statement touches classified columns (or cannot be
+	// analysed), so it is audited.
+	personal bool
+	columns  []AuditColumn
+	// traceParent is the W3C traceparent of a sqlcommenter comment.
+	traceParent string
+}
+
+// queryExec is one simple-protocol Query: a statement per result.
+type queryExec struct {
+	stmts []*execution
+	next  int // index of the statement whose results come next (s2c)
+}
+
+// execution is the run of one statement: its result stream and its audit
+// record. Created by c2s, completed by s2c.
+type execution struct {
+	d *decided
+	// lineageFor is the statement whose Outputs describe the rows: the
+	// statement itself, or for EXECUTE and FETCH the prepared statement or
+	// cursor query they name.
+	lineage  *rules.Statement
+	start    time.Time
+	protocol string
+
+	// s2c state:
+	plan         *rules.Plan
+	copyPlan     *rules.CopyPlan
+	copyOut      bool
+	rows         int64
+	maskedPerRow int
+	subjects     subjectCollector
+	subjectCols  []int
+	planned      bool // the plan for the current result was decided
+	done         bool // the audit record was written
+	// suspendedListed: the portal run is on the list of suspended runs.
+	suspendedListed bool
+}
+
+// fieldDesc is one RowDescription field.
+type fieldDesc struct {
+	name     string
+	tableOID uint32
+	attNum   int16
+	typeOID  uint32
+	typeMod  int32
+	format   int16
+}
