@@ -30,5 +30,19 @@ fmt-check:
 
 lint: fmt-check vet
 
+# bench: the Go benchmarks (compare runs with benchstat; see bench/README.md).
+# bench-compare: pgbench direct vs pgbouncer vs pgveil, interleaved (~14 min);
+# bench-quick: its smoke run (~2 min). Extra flags go in BENCH_ARGS, e.g.
+# BENCH_ARGS='--target masked=bench/masked.yaml'.
+.PHONY: bench-compare bench-quick
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./rules/... ./bench/...
+
+bench-compare:
+	@$(GO) run ./bench/cmd/pgbench-compare $(BENCH_ARGS)
+
+bench-quick:
+	@$(GO) run ./bench/cmd/pgbench-compare --quick $(BENCH_ARGS)
+
 clean:
 	rm -rf bin

@@ -221,7 +221,7 @@ func (ss *session) onParse(body []byte) error {
 		ps = &preparedStmt{st: st, lineage: mergeLineage(old.lineage, lineage), described: old.described}
 	}
 	in.prepared[name] = ps
-	ss.push(pending{kind: pendParse, stmt: ps})
+	ss.push(pending{kind: pendParse, stmt: ps, d: d})
 	ss.uw.appendFrame('P', body)
 	return nil
 }
@@ -259,7 +259,7 @@ func (ss *session) onBind(body []byte) error {
 		p.stmt = &preparedStmt{st: ps.st, lineage: unknownLineage}
 	}
 	in.portals[portalName] = p
-	ss.push(pending{kind: pendBind, portal: p})
+	ss.push(pending{kind: pendBind, portal: p, d: d})
 	ss.uw.appendFrame('B', body)
 	return nil
 }

@@ -61,6 +61,12 @@ func (f fixedDecider) Decide(_ context.Context, id *rules.Identity, st *rules.St
 	return d, nil
 }
 
+// DecideSession gives the session the user's decision (it says whether
+// notices and notifications outside statements are scrubbed).
+func (f fixedDecider) DecideSession(ctx context.Context, id *rules.Identity) (rules.Decision, error) {
+	return f.Decide(ctx, id, nil)
+}
+
 // Test decisions, in the spirit of the example policies.
 var (
 	analystDecision = rules.Decision{Allow: true, Revision: "test",

@@ -343,7 +343,13 @@ func (ss *session) onResponse(typ byte, body []byte, h *pending) error {
 		}
 		swallow := h.internal || (ss.s2c.batchFailed && h.kind != pendQuery && h.kind != pendFuncCall)
 		if !swallow {
-			ss.appendNotice(typ, body, ss.scrubFor(ex))
+			scrub := ss.scrubFor(ex)
+			if ex == nil && h.d != nil {
+				scrub = !h.d.revealAll
+			} else if ex == nil && h.portal != nil && h.portal.dec != nil {
+				scrub = !h.portal.dec.revealAll
+			}
+			ss.appendNotice(typ, body, scrub)
 		}
 		switch h.kind {
 		case pendQuery, pendFuncCall:

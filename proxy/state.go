@@ -44,11 +44,14 @@ type pending struct {
 	// not forwarded (ReadyForQuery excepted, when it answers the client's
 	// own Query or Sync).
 	internal bool
-	query    *queryExec   // pendQuery
+	query    *queryExec    // pendQuery
 	stmt     *preparedStmt // pendParse, pendDescribeS
 	portal   *portal       // pendBind, pendDescribeP, pendExecute
 	exec     *execution    // pendExecute, pendFuncCall
 	deny     *ProtocolError
+	// d is the decision of the statement a Parse or Bind concerns: it says
+	// whether an error in answer to it is scrubbed.
+	d *decided
 }
 
 // preparedStmt is a prepared statement, by protocol Parse or SQL PREPARE

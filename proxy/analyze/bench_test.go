@@ -13,7 +13,8 @@ var benchQueries = []struct{ name, sql string }{
 }
 
 // BenchmarkAnalyzeCached measures a cache hit: the cost the proxy pays per
-// statement once a query text has been seen (target < 5 µs).
+// statement once a query text has been seen (target < 5 µs). Measured on a
+// 2-core AMD EPYC VM: 39-83 ns/op, 0 allocs.
 func BenchmarkAnalyzeCached(b *testing.B) {
 	snap := testSnapshot()
 	for _, q := range benchQueries {
@@ -50,7 +51,8 @@ func BenchmarkAnalyzeCachedParallel(b *testing.B) {
 }
 
 // BenchmarkAnalyzeUncached measures parse + analysis + normalization +
-// fingerprint of a statement the cache has not seen.
+// fingerprint of a statement the cache has not seen. Measured: 38-121 µs/op
+// (three pg_query passes: parse, scan, fingerprint), 120-360 allocs.
 func BenchmarkAnalyzeUncached(b *testing.B) {
 	snap := testSnapshot()
 	for _, q := range benchQueries {
@@ -71,7 +73,9 @@ func BenchmarkAnalyzeUncached(b *testing.B) {
 	}
 }
 
-// BenchmarkNewSnapshot measures building a snapshot (per schema refresh).
+// BenchmarkNewSnapshot measures building a snapshot of the test schema (per
+// schema refresh). Measured: 0.4 ms; on a live demo database LoadSchema
+// takes about 25 ms and NewSnapshot 5 ms.
 func BenchmarkNewSnapshot(b *testing.B) {
 	s := testSchema()
 	cls := mapClassifier(demoRules)
