@@ -3,6 +3,8 @@ package proxy
 import (
 	"context"
 	"time"
+
+	"github.com/pgveil/pgveil/rules"
 )
 
 // admit completes the identity of an inspecting session (role memberships)
@@ -45,9 +47,21 @@ func (ss *session) admit(ctx context.Context) error {
 			}
 			return pe
 		}
+	}
+	// Notices and notifications outside any statement are scrubbed unless
+	// the identity sees everything: ask the policy about a statement that
+	// touches no data.
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	dec, err := ss.cfg.Decider.Decide(pctx, &ss.id, probeStatement)
+	cancel()
+	if err == nil && dec.Allow {
 		ss.scrubAsync = !dec.RevealsAll(ss.catalog())
 	}
 	ss.in = newInspector()
 	ss.pend = make(chan pending, pendingCap)
 	return nil
 }
+
+// probeStatement is a statement that touches no data, used to learn what an
+// identity sees in general.
+var probeStatement = &rules.Statement{Kind: rules.KindSelect, Summary: "SELECT", Returns: true}

@@ -79,6 +79,12 @@ type Config struct {
 	// what "reveals everything" means). Required when Decider is set.
 	Rules func() *rules.Catalog
 
+	// RestrictionTable names the table of restricted data subjects
+	// ("pgveil.restricted_subjects", with a text column subject_id). When
+	// set, every identity whose decision is not Unrestricted has the rows of
+	// those subjects filtered out. If empty, restriction is off.
+	RestrictionTable string
+
 	// HashKey keys the hash mask. If nil, a hash mask makes the statement's
 	// result fail (the session ends) rather than pass.
 	HashKey []byte

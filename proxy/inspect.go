@@ -168,13 +168,29 @@ func (ss *session) onQuery(body []byte) error {
 	now := time.Now()
 	stmts, _ := ss.cfg.Analyzer.Analyze(context.Background(), text)
 	q := &queryExec{stmts: make([]*execution, 0, len(stmts))}
+	var filters map[string]string
 	for _, st := range stmts {
 		d, lineage, perr := ss.decideStatement(st, text)
 		if perr != nil {
 			ss.refuse(perr, st, d, now, true)
 			return nil
 		}
+		filters = mergeFilters(filters, ss.filtersFor(d))
 		q.stmts = append(q.stmts, &execution{d: d, lineage: lineage, start: now, protocol: "simple"})
+	}
+	if len(filters) > 0 {
+		rewritten, err := ss.applyRowFilters(text, filters)
+		if err != nil {
+			var d *decided
+			if len(q.stmts) > 0 {
+				d = q.stmts[0].d
+			}
+			ss.refuse(rowFilterRefusal(err), stmts[0], d, now, true)
+			return nil
+		}
+		if rewritten != text {
+			body = append(append([]byte(nil), rewritten...), 0)
+		}
 	}
 	for _, st := range stmts {
 		ss.applySideEffects(st, text)
@@ -190,7 +206,7 @@ func (ss *session) onParse(body []byte) error {
 	if !ok {
 		return malformed("Parse")
 	}
-	text, _, ok := cstringNext(rest)
+	text, paramTypes, ok := cstringNext(rest)
 	if !ok {
 		return malformed("Parse")
 	}
@@ -211,6 +227,21 @@ func (ss *session) onParse(body []byte) error {
 	if perr != nil {
 		ss.refuse(perr, st, d, now, false)
 		return nil
+	}
+	if filters := ss.filtersFor(d); len(filters) > 0 {
+		rewritten, err := ss.applyRowFilters(text, filters)
+		if err != nil {
+			ss.refuse(rowFilterRefusal(err), st, d, now, false)
+			return nil
+		}
+		if rewritten != text {
+			nb := make([]byte, 0, len(name)+len(rewritten)+len(paramTypes)+2)
+			nb = append(nb, name...)
+			nb = append(nb, 0)
+			nb = append(nb, rewritten...)
+			nb = append(nb, 0)
+			body = append(nb, paramTypes...)
+		}
 	}
 	ss.applySideEffects(st, text)
 	ps := &preparedStmt{st: st, lineage: lineage}

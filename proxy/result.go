@@ -321,8 +321,8 @@ func (ss *session) onResponse(typ byte, body []byte, h *pending) error {
 			cw.buf, err = ex.copyPlan.AppendRow(cw.buf, body)
 			return err
 		}
-		if ex.copyOut && !ex.d.revealAll {
-			return errors.New("COPY data without a plan")
+		if !ex.copyOut && (ex.d == nil || !ex.d.revealAll) {
+			return errors.New("COPY data before CopyOutResponse")
 		}
 		forward()
 	case 'c': // CopyDone

@@ -32,6 +32,9 @@ type Server struct {
 	wg     sync.WaitGroup
 	active atomic.Int64 // sessions past startup, for MaxConnections
 
+	// rewrites caches row-filtered statement texts (bounded LRU).
+	rewrites *rewriteCache
+
 	// stats are cumulative counters, read by Stats.
 	stats struct {
 		accepted, refused, sessions, cancels                               atomic.Int64
@@ -51,6 +54,7 @@ func NewServer(cfg Config) (*Server, error) {
 		listeners: make(map[net.Listener]struct{}),
 		sessions:  make(map[*session]struct{}),
 		keys:      make(map[uint32]*session),
+		rewrites:  newRewriteCache(4096),
 	}
 	if c.UpstreamTLS.Mode != UpstreamTLSDisable {
 		host, _, _ := net.SplitHostPort(c.Upstream)

@@ -16,9 +16,13 @@ type Decision struct {
 	// column key wins over its category. A classified column that is neither
 	// revealed nor masked gets its category's default mask.
 	Masks map[string]string
-	// RowFilters maps "schema.table" to a SQL predicate that restricts the
-	// rows the identity may see.
+	// RowFilters maps "schema.table" to a SQL predicate over that table's
+	// columns that restricts the rows the identity may see.
 	RowFilters map[string]string
+	// Unrestricted exempts the identity from restriction of processing: it
+	// sees the rows of subjects on the restriction list (the DPO). Everyone
+	// else has them filtered out.
+	Unrestricted bool
 	// Revision identifies the policy revision that produced the decision.
 	Revision string
 }

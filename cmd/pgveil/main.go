@@ -35,6 +35,8 @@ func commands() []command {
 	return []command{
 		{"serve", "run the proxy", runServe},
 		{"demo", "run the proxy on a throwaway Postgres with the demo dataset", runDemo},
+		{"check", "validate the config, rules and policy, and run the policy's tests", runCheck},
+		{"explain", "show the policy input, decision and masks for a statement", runExplain},
 	}
 }
 

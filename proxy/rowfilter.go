@@ -1,0 +1,138 @@
+package proxy
+
+import (
+	"errors"
+	"sort"
+	"strings"
+	"sync"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/pgveil/pgveil/proxy/analyze"
+)
+
+// Row filters: the decision's RowFilters, and restriction of processing.
+//
+// Restriction keeps a list of data subjects (Config.RestrictionTable, owned
+// by pgveil, maintained by `pgveil subject restrict|unrestrict`) whose rows
+// every identity except the exempt ones (Decision.Unrestricted) must not
+// see. pgveil rewrites every reference to a table with a subject key into
+// (SELECT * FROM table WHERE NOT EXISTS (... restricted list ...)) before the
+// statement reaches Postgres. The predicate is evaluated by Postgres at
+// query time, so a restriction takes effect on the next statement, in every
+// session, with nothing cached. A statement the rewrite cannot handle
+// (TABLESAMPLE, TRUNCATE, MERGE, INSERT ... ON CONFLICT DO UPDATE of a
+// filtered table, a view over a filtered table) is refused.
+
+// rewriteCache caches rewritten statement texts by (text, filters).
+type rewriteCache struct {
+	mu    sync.Mutex
+	cache *lru.Cache[string, rewriteResult]
+}
+
+type rewriteResult struct {
+	sql string
+	err error
+}
+
+func newRewriteCache(size int) *rewriteCache {
+	c, _ := lru.New[string, rewriteResult](size)
+	return &rewriteCache{cache: c}
+}
+
+// filtersFor returns the row filters that apply to d, or nil.
+func (ss *session) filtersFor(d *decided) map[string]string {
+	var out map[string]string
+	add := func(table, pred string) {
+		if out == nil {
+			out = make(map[string]string)
+		}
+		if old, ok := out[table]; ok {
+			out[table] = "(" + old + ") AND (" + pred + ")"
+		} else {
+			out[table] = pred
+		}
+	}
+	for t, p := range d.dec.RowFilters {
+		add(t, p)
+	}
+	if ss.cfg.RestrictionTable != "" && !d.dec.Unrestricted {
+		if cat := ss.catalog(); cat != nil {
+			for t := range cat.Tables() {
+				if key := t.SubjectKey(); key != "" {
+					add(t.Name(), restrictionPredicate(ss.cfg.RestrictionTable, key))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// restrictionPredicate filters out the rows of restricted subjects.
+func restrictionPredicate(table, key string) string {
+	return "NOT EXISTS (SELECT 1 FROM " + table + " pgveil_r WHERE pgveil_r.subject_id = (" + quoteIdent(key) + ")::text)"
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// applyRowFilters rewrites text for filters, through the session's cache.
+func (ss *session) applyRowFilters(text string, filters map[string]string) (string, error) {
+	if len(filters) == 0 {
+		return text, nil
+	}
+	keys := make([]string, 0, len(filters))
+	for k := range filters {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k)
+		b.WriteByte(0)
+		b.WriteString(filters[k])
+		b.WriteByte(0)
+	}
+	b.WriteString(text)
+	key := b.String()
+	rc := ss.srv.rewrites
+	rc.mu.Lock()
+	r, ok := rc.cache.Get(key)
+	rc.mu.Unlock()
+	if ok {
+		return r.sql, r.err
+	}
+	out, err := analyze.RewriteWith(ss.cfg.Schema.Current(), text, filters)
+	rc.mu.Lock()
+	rc.cache.Add(key, rewriteResult{out, err})
+	rc.mu.Unlock()
+	return out, err
+}
+
+// rowFilterRefusal is the answer to a statement the filters cannot apply to.
+func rowFilterRefusal(err error) *ProtocolError {
+	msg := "pgveil must restrict the rows you see here and cannot do so for this statement"
+	if !errors.Is(err, analyze.ErrRewrite) {
+		msg = "pgveil could not apply row filters to this statement"
+	}
+	return &ProtocolError{Code: codeInsufficientPriv, Msg: msg,
+		Hint: "Avoid TABLESAMPLE, TRUNCATE, MERGE, ON CONFLICT DO UPDATE and views over restricted tables, or ask your data protection officer."}
+}
+
+// mergeFilters combines the filters of several statements sent together.
+func mergeFilters(a, b map[string]string) map[string]string {
+	if len(a) == 0 {
+		return b
+	}
+	out := make(map[string]string, len(a)+len(b))
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		if old, ok := out[k]; ok && old != v {
+			out[k] = "(" + old + ") AND (" + v + ")"
+		} else {
+			out[k] = v
+		}
+	}
+	return out
+}

@@ -1,0 +1,114 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgveil/pgveil/rules"
+)
+
+// TestRestriction: a restricted subject's rows vanish from every non-exempt
+// identity's results (simple and extended protocol, joins, aggregates,
+// COPY) and reappear after unrestrict; the exempt identity (the DPO) sees
+// them throughout.
+func TestRestriction(t *testing.T) {
+	pg, _ := requireDemo(t)
+	ctx := testCtx(t)
+	super, err := pgx.Connect(ctx, pg.SuperDSN(demoDB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer super.Close(ctx)
+	if _, err := super.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS pgveil;
+		CREATE TABLE IF NOT EXISTS pgveil.restricted_subjects(subject_id text PRIMARY KEY, restricted_at timestamptz NOT NULL DEFAULT now(), operator text, reason text);
+		GRANT USAGE ON SCHEMA pgveil TO PUBLIC; GRANT SELECT ON pgveil.restricted_subjects TO PUBLIC;
+		DELETE FROM pgveil.restricted_subjects`); err != nil {
+		t.Fatal(err)
+	}
+	dpo := revealAllDecision
+	dpo.Unrestricted = true
+	marketing := strictDecision
+	marketing.RowFilters = map[string]string{"public.customers": "marketing_opt_in"}
+	p := maskingProxy(t, pg, fixedDecider{"analyst": strictDecision, "dpo": dpo, "marketing": marketing},
+		func(c *Config) { c.RestrictionTable = "pgveil.restricted_subjects" })
+
+	const subject = "42"
+	queries := []string{
+		"select count(*) from customers where id = 42",
+		"select count(*) from messages where customer_id = 42",
+		"select count(*) from messages m join customers c on c.id = m.customer_id where c.id = 42",
+		"select count(*) from (select customer_id from tickets union all select customer_id from invoices) x where customer_id = 42",
+		"with c as (select * from customers) select count(*) from c where id = 42",
+		"select count(*) from customers c where exists (select 1 from login_events l where l.customer_id = c.id and c.id = 42)",
+	}
+	count := func(c *pgx.Conn, q string, mode pgx.QueryExecMode) int {
+		var n int
+		if err := c.QueryRow(ctx, q, mode).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return n
+	}
+	copyHas := func(c *pgx.Conn, q string) bool {
+		var buf bytes.Buffer
+		if _, err := c.PgConn().CopyTo(ctx, &buf, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		for _, line := range strings.Split(buf.String(), "\n") {
+			if strings.HasPrefix(line, subject+"\t") || strings.HasPrefix(line, subject+",") {
+				return true
+			}
+		}
+		return false
+	}
+	analyst := connect(ctx, t, demoDSN(p.addr, "analyst"))
+	dpoConn := connect(ctx, t, demoDSN(p.addr, "dpo"))
+	check := func(restricted bool) {
+		t.Helper()
+		for _, q := range queries {
+			for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
+				if n := count(analyst, q, mode); (n == 0) != restricted {
+					t.Errorf("analyst, restricted=%v, mode %v: %s = %d", restricted, mode, q, n)
+				}
+				if n := count(dpoConn, q, mode); n == 0 {
+					t.Errorf("dpo (exempt), mode %v: %s = 0", mode, q)
+				}
+			}
+		}
+		for _, q := range []string{"copy customers (id, email) to stdout", "copy (select id, country from customers) to stdout with (format csv)"} {
+			if got := copyHas(analyst, q); got == restricted {
+				t.Errorf("analyst, restricted=%v: %s has the subject: %v", restricted, q, got)
+			}
+		}
+	}
+	check(false)
+	if _, err := super.Exec(ctx, "INSERT INTO pgveil.restricted_subjects(subject_id, operator, reason) VALUES ($1, 'test', 'objection')", subject); err != nil {
+		t.Fatal(err)
+	}
+	check(true)
+	// Statements the filter cannot apply to are refused, not run unfiltered.
+	_, err = analyst.Exec(ctx, "select email from customers tablesample system (100)")
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != codeInsufficientPriv {
+		t.Errorf("TABLESAMPLE on a restricted table: want 42501, got %v", err)
+	}
+	if _, err := super.Exec(ctx, "DELETE FROM pgveil.restricted_subjects WHERE subject_id = $1", subject); err != nil {
+		t.Fatal(err)
+	}
+	check(false)
+
+	// A policy row filter: marketing sees only opted-in customers.
+	mk := connect(ctx, t, demoDSN(p.addr, "marketing"))
+	var optedOut int
+	if err := super.QueryRow(ctx, "select count(*) from customers where not marketing_opt_in").Scan(&optedOut); err != nil || optedOut == 0 {
+		t.Fatalf("demo data has no opted-out customers (%d, %v)", optedOut, err)
+	}
+	if n := count(mk, "select count(*) from customers where not marketing_opt_in", pgx.QueryExecModeSimpleProtocol); n != 0 {
+		t.Errorf("marketing sees %d opted-out customers", n)
+	}
+	_ = rules.KindSelect
+}
