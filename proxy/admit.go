@@ -16,10 +16,13 @@ func (ss *session) admit(ctx context.Context) error {
 		roles, err := ss.cfg.Roles.Roles(rctx, ss.id.User)
 		cancel()
 		if err != nil {
-			// Policies keyed on roles then see only the user's own name,
-			// which can only narrow what they grant.
-			ss.log.Warn("role lookup failed; identity has no role memberships", "err", err)
-		} else if len(roles) > 0 {
+			// A policy may use roles to restrict as well as to grant, so
+			// an identity without its roles is not a safe identity.
+			ss.log.Warn("role lookup failed; session refused", "err", err)
+			return &ProtocolError{Code: codeInvalidAuthSpec, Fatal: true,
+				Msg: "pgveil could not read this user's role memberships; try again shortly", Err: err}
+		}
+		if len(roles) > 0 {
 			ss.id.Roles = roles
 		}
 	}

@@ -2,14 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/pgveil/pgveil/policy/examples"
 	"github.com/pgveil/pgveil/proxy/pgtest"
 	"github.com/pgveil/pgveil/rules/demo"
 )
@@ -58,20 +62,74 @@ func demoRun(ctx context.Context, listen string, seed uint64, logger *slog.Logge
 	if err := pg.Exec(ctx, demoDatabase, sql.String()); err != nil {
 		return fmt.Errorf("load demo data: %w", err)
 	}
+	// The control role creates pgveil's own schema (the restriction list).
+	if err := pg.Exec(ctx, demoDatabase, "GRANT CREATE ON DATABASE "+demoDatabase+" TO "+demo.ControlRole); err != nil {
+		return err
+	}
 	logger.Info("demo database ready", "postgres", pg.Addr(), "took", time.Since(start).Round(time.Millisecond))
 
-	cfg := &fileConfig{Listen: listen, Upstream: pg.Addr()}
+	dir, err := os.MkdirTemp("", "pgveil-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	cfgPath, err := writeDemoFiles(dir, listen, pg)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		return err
+	}
 	return serve(ctx, cfg, logger, func(addr string) {
-		printDemoHelp(stdout, addr, pg)
+		printDemoHelp(stdout, addr, pg, cfgPath)
 	})
 }
 
-func printDemoHelp(w io.Writer, addr string, pg *pgtest.Server) {
+// writeDemoFiles writes the demo's pgveil.yaml, rules, policies and hash
+// key into dir and returns the config's path.
+func writeDemoFiles(dir, listen string, pg *pgtest.Server) (string, error) {
+	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), demo.RulesYAML, 0o644); err != nil {
+		return "", err
+	}
+	if err := examples.WriteTo(filepath.Join(dir, "policies")); err != nil {
+		return "", err
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hash.key"), key, 0o600); err != nil {
+		return "", err
+	}
+	control := "pgveil-demo"
+	for _, r := range demo.Roles() {
+		if r.Name == demo.ControlRole {
+			control = r.Password
+		}
+	}
+	cfg := fmt.Sprintf(`# pgveil demo configuration (written by pgveil demo).
+listen: %s
+upstream: %s
+control_dsn: %s
+rules: rules.yaml
+policy:
+  paths: [policies/]
+masking:
+  hash_key_file: hash.key
+`, listen, pg.Addr(), pg.DSN(demo.ControlRole, control, demoDatabase))
+	path := filepath.Join(dir, "pgveil.yaml")
+	return path, os.WriteFile(path, []byte(cfg), 0o644)
+}
+
+func printDemoHelp(w io.Writer, addr string, pg *pgtest.Server, cfgPath string) {
 	host, port, _ := net.SplitHostPort(addr)
 	fmt.Fprintf(w, "\npgveil demo is running: pgveil on %s, in front of a throwaway Postgres on %s.\n", addr, pg.Addr())
 	fmt.Fprintf(w, "Connect as each demo role (Ctrl-C stops everything and removes the database):\n\n")
 	for _, r := range demo.Roles() {
 		fmt.Fprintf(w, "  psql \"postgres://%s:%s@%s:%s/%s?sslmode=disable\"\n", r.Name, r.Password, host, port, demoDatabase)
 	}
-	fmt.Fprintf(w, "\nDirectly, bypassing pgveil (superuser): psql %q\n\n", pg.SuperDSN(demoDatabase))
+	fmt.Fprintf(w, "\nDirectly, bypassing pgveil (superuser): psql %q\n", pg.SuperDSN(demoDatabase))
+	fmt.Fprintf(w, "Configuration (rules, policies, hash key): %s\n", filepath.Dir(cfgPath))
+	fmt.Fprintf(w, "Try: pgveil explain --config %s --user analyst \"SELECT full_name, email FROM customers\"\n\n", cfgPath)
 }

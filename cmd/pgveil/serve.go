@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pgveil/pgveil/proxy"
@@ -69,6 +70,25 @@ func serve(ctx context.Context, cfg *fileConfig, logger *slog.Logger, ready func
 		return err
 	}
 	pc.Logger = logger
+	enf, err := newEnforcement(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	var bg sync.WaitGroup
+	bgCtx, stopBG := context.WithCancel(context.Background())
+	defer func() {
+		stopBG()
+		bg.Wait()
+		if enf != nil {
+			enf.close()
+		}
+	}()
+	if enf != nil {
+		enf.configure(&pc)
+		bg.Add(1)
+		// Owner: serve. Stops when bgCtx is cancelled on the way out.
+		go func() { defer bg.Done(); enf.run(bgCtx) }()
+	}
 	srv, err := proxy.NewServer(pc)
 	if err != nil {
 		return err
