@@ -8,18 +8,40 @@ GO       ?= go
 FUZZTIME ?= 30s
 BIN      := bin/pgveil
 
-.PHONY: all build test test-short fuzz bench demo lint fmt-check vet clean
+.PHONY: all build test test-short fuzz bench demo lint fmt-check vet clean otelcol
 
 all: build test
 
 build:
 	$(GO) build -o $(BIN) ./cmd/pgveil
 
-test: fmt-check vet
-	$(GO) test -race -count=1 -timeout 20m ./...
+# The audit tests export spans to a real OpenTelemetry Collector, built once
+# from the Go module proxy with pinned versions and cached (audit/otelcol).
+test: fmt-check vet otelcol
+	$(GO) test -race -count=1 -timeout 25m ./...
 
 test-short:
 	$(GO) test -short ./...
+
+otelcol:
+	@audit/otelcol/build.sh >/dev/null
+
+# demo: a throwaway Postgres with the demo dataset, pgveil in front of it
+# with the example rules and policies, and (when built) a Collector for the
+# audit trail. Ctrl-C stops everything and removes the data.
+demo: build
+	$(BIN) demo
+
+# fuzz: every fuzz target for FUZZTIME each (go test -fuzz takes one target
+# per run). The seed corpora live in testdata/fuzz/ next to each package.
+fuzz:
+	$(GO) test ./proxy -run='^$$' -fuzz='^FuzzFrameReader$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./proxy -run='^$$' -fuzz='^FuzzStartup$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./rules -run='^$$' -fuzz='^FuzzAppendDataRow$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./rules -run='^$$' -fuzz='^FuzzCopyRow$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./rules -run='^$$' -fuzz='^FuzzScrub$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./rules -run='^$$' -fuzz='^FuzzParseCatalog$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./proxy/analyze -run='^$$' -fuzz='^FuzzAnalyze$$' -fuzztime=$(FUZZTIME)
 
 vet:
 	$(GO) vet ./...
