@@ -48,6 +48,8 @@ func (ss *session) planColumns(ex *execution, fields []fieldDesc) ([]rules.Colum
 	cat := ss.catalog()
 	cols := make([]rules.Column, len(fields))
 	ex.subjectCols = ex.subjectCols[:0]
+	// Subject keys are collected only for the audit trail.
+	collect := ss.cfg.Tracer != nil && ex.d.personal
 	for i, f := range fields {
 		var sources []rules.ColumnRef
 		direct, unknown := true, false
@@ -82,7 +84,7 @@ func (ss *session) planColumns(ex *execution, fields []fieldDesc) ([]rules.Colum
 		default:
 			m = combinedMask(dec, snap.Category, sources, direct)
 		}
-		if direct && len(sources) == 1 && isSubjectKey(cat, sources[0]) {
+		if collect && direct && len(sources) == 1 && isSubjectKey(cat, sources[0]) {
 			ex.subjectCols = append(ex.subjectCols, i)
 			ex.subjects.addTable(sources[0].Table)
 		}
@@ -141,12 +143,15 @@ const (
 )
 
 // subjectCollector gathers the distinct subject-key values of a result.
+// Its set of seen hashes comes from the session's pool (pool), so that a
+// session reuses one map across statements instead of growing a new one.
 type subjectCollector struct {
 	keys   []string
 	seen   map[uint64]struct{}
 	count  int64
 	tables []string
 	seed   maphash.Seed
+	pool   *[]map[uint64]struct{}
 }
 
 func (s *subjectCollector) addTable(t string) {
@@ -190,8 +195,13 @@ func (s *subjectCollector) addRow(body []byte, cols []int) {
 
 func (s *subjectCollector) add(v []byte) {
 	if s.seen == nil {
-		s.seen = make(map[uint64]struct{})
-		s.seed = maphash.MakeSeed()
+		if s.pool != nil && len(*s.pool) > 0 {
+			p := *s.pool
+			s.seen, *s.pool = p[len(p)-1], p[:len(p)-1]
+		} else {
+			s.seen = make(map[uint64]struct{})
+		}
+		s.seed = sessionSeed
 	}
 	h := maphash.Bytes(s.seed, v)
 	if _, ok := s.seen[h]; ok {
@@ -206,6 +216,17 @@ func (s *subjectCollector) add(v []byte) {
 	}
 }
 
+// result returns what was collected and gives the seen set back to the
+// pool.
 func (s *subjectCollector) result() ([]string, int64, []string) {
+	if s.seen != nil && s.pool != nil && len(*s.pool) < 4 {
+		clear(s.seen)
+		*s.pool = append(*s.pool, s.seen)
+	}
+	s.seen = nil
 	return s.keys, s.count, s.tables
 }
+
+// sessionSeed seeds the subject-key hashes (process-wide; only distinctness
+// within one statement matters).
+var sessionSeed = maphash.MakeSeed()

@@ -34,6 +34,8 @@ type s2cState struct {
 	// suspended are portal runs interrupted by PortalSuspended, finished at
 	// the next idle ReadyForQuery or when the session ends.
 	suspended []*portal
+	// seenPool keeps subject-key sets for reuse across statements.
+	seenPool []map[uint64]struct{}
 }
 
 // headEntry returns the oldest expected response without removing it.
@@ -401,6 +403,7 @@ func (ss *session) appendDataRow(ex *execution, h *pending, body []byte) error {
 	ex.planned = true
 	ex.rows++
 	if len(ex.subjectCols) > 0 {
+		ex.subjects.pool = &ss.s2c.seenPool
 		ex.subjects.addRow(body, ex.subjectCols)
 	}
 	if ex.plan == nil {
