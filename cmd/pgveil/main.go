@@ -37,6 +37,7 @@ func commands() []command {
 		{"demo", "run the proxy on a throwaway Postgres with the demo dataset", runDemo},
 		{"check", "validate the config, rules and policy, and run the policy's tests", runCheck},
 		{"explain", "show the policy input, decision and masks for a statement", runExplain},
+		{"audit", "audit trail tools: the pseudonym of a data subject", runAudit},
 	}
 }
 
