@@ -244,12 +244,12 @@ func (ss *session) onParse(body []byte) error {
 		}
 	}
 	ss.applySideEffects(st, text)
-	ps := &preparedStmt{st: st, lineage: lineage}
+	ps := &preparedStmt{st: st, lineage: lineage, traceParent: d.traceParent}
 	in := ss.in
 	if old, exists := in.prepared[name]; exists && name != "" {
 		// Postgres keeps the existing statement and rejects this Parse, or
 		// (if the old Parse had failed) accepts it: lineage of both.
-		ps = &preparedStmt{st: st, lineage: mergeLineage(old.lineage, lineage), described: old.described}
+		ps = &preparedStmt{st: st, lineage: mergeLineage(old.lineage, lineage), described: old.described, traceParent: d.traceParent}
 	}
 	in.prepared[name] = ps
 	ss.push(pending{kind: pendParse, stmt: ps, d: d})
@@ -282,6 +282,9 @@ func (ss *session) onBind(body []byte) error {
 	if perr != nil {
 		ss.refuse(perr, ps.st, d, now, false)
 		return nil
+	}
+	if d.traceParent == "" {
+		d.traceParent = ps.traceParent
 	}
 	p := &portal{stmt: ps, formats: formats, dec: d}
 	if _, exists := in.portals[portalName]; exists && portalName != "" {

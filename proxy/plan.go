@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"hash/maphash"
+	"strconv"
 	"time"
 
 	"github.com/pgveil/pgveil/rules"
@@ -48,6 +49,7 @@ func (ss *session) planColumns(ex *execution, fields []fieldDesc) ([]rules.Colum
 	cat := ss.catalog()
 	cols := make([]rules.Column, len(fields))
 	ex.subjectCols = ex.subjectCols[:0]
+	ex.subjects.codecs = ex.subjects.codecs[:0]
 	// Subject keys are collected only for the audit trail.
 	collect := ss.cfg.Tracer != nil && ex.d.personal
 	for i, f := range fields {
@@ -87,6 +89,7 @@ func (ss *session) planColumns(ex *execution, fields []fieldDesc) ([]rules.Colum
 		if collect && direct && len(sources) == 1 && isSubjectKey(cat, sources[0]) {
 			ex.subjectCols = append(ex.subjectCols, i)
 			ex.subjects.addTable(sources[0].Table)
+			ex.subjects.codecs = append(ex.subjects.codecs, subjectCodec{typeOID: f.typeOID, format: f.format})
 		}
 		cols[i] = rules.Column{Name: f.name, TableOID: f.tableOID, AttNum: f.attNum,
 			TypeOID: f.typeOID, TypeMod: f.typeMod, Format: f.format, Mask: m}
@@ -152,6 +155,51 @@ type subjectCollector struct {
 	tables []string
 	seed   maphash.Seed
 	pool   *[]map[uint64]struct{}
+	// codecs has the type and format of each collected column, in the
+	// order of the columns: keys are kept in their text form, whatever the
+	// wire format, so that auditors can compute their pseudonyms.
+	codecs  []subjectCodec
+	scratch [40]byte
+}
+
+// subjectCodec is the type and wire format of a subject-key column.
+type subjectCodec struct {
+	typeOID uint32
+	format  int16
+}
+
+// Type OIDs whose binary form pgveil turns into text for subject keys.
+const (
+	oidInt2 = 21
+	oidInt4 = 23
+	oidInt8 = 20
+	oidUUID = 2950
+)
+
+// text returns v in its text form, in scratch when it has to convert.
+func (c subjectCodec) text(v []byte, scratch []byte) []byte {
+	if c.format != 1 {
+		return v
+	}
+	switch {
+	case c.typeOID == oidInt2 && len(v) == 2:
+		return strconv.AppendInt(scratch[:0], int64(int16(binary.BigEndian.Uint16(v))), 10)
+	case c.typeOID == oidInt4 && len(v) == 4:
+		return strconv.AppendInt(scratch[:0], int64(int32(binary.BigEndian.Uint32(v))), 10)
+	case c.typeOID == oidInt8 && len(v) == 8:
+		return strconv.AppendInt(scratch[:0], int64(binary.BigEndian.Uint64(v)), 10)
+	case c.typeOID == oidUUID && len(v) == 16:
+		const hexd = "0123456789abcdef"
+		out := scratch[:0]
+		for i, b := range v {
+			if i == 4 || i == 6 || i == 8 || i == 10 {
+				out = append(out, '-')
+			}
+			out = append(out, hexd[b>>4], hexd[b&15])
+		}
+		return out
+	}
+	return v
 }
 
 func (s *subjectCollector) addTable(t string) {
@@ -185,10 +233,13 @@ func (s *subjectCollector) addRow(body []byte, cols []int) {
 			p += int(l)
 		}
 		if i == cols[ci] {
-			ci++
 			if l >= 0 {
+				if ci < len(s.codecs) {
+					v = s.codecs[ci].text(v, s.scratch[:])
+				}
 				s.add(v)
 			}
+			ci++
 		}
 	}
 }

@@ -62,6 +62,9 @@ type preparedStmt struct {
 	// statement they name, or a merge when the name may denote either of
 	// two statements.
 	lineage *rules.Statement
+	// traceParent is the W3C traceparent of a sqlcommenter comment in the
+	// prepared text, for the audit records of its executions.
+	traceParent string
 	// described: a Describe of this statement (or of a portal on it) was
 	// sent, so its fields will be known by the time rows arrive. c2s.
 	described bool

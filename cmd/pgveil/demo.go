@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pgveil/pgveil/audit/otelcoltest"
 	"github.com/pgveil/pgveil/policy/examples"
 	"github.com/pgveil/pgveil/proxy/pgtest"
 	"github.com/pgveil/pgveil/rules/demo"
@@ -73,7 +74,31 @@ func demoRun(ctx context.Context, listen string, seed uint64, logger *slog.Logge
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cfgPath, err := writeDemoFiles(dir, listen, pg)
+	// The audit trail goes to a real OpenTelemetry Collector when one is
+	// built (make otelcol; cached), to a JSON-lines file otherwise.
+	var col *otelcoltest.Collector
+	auditCfg := "audit:\n  exporter: file\n  file: " + filepath.Join(dir, "audit-spans.jsonl") + "\n"
+	spansFile := filepath.Join(dir, "audit-spans.jsonl")
+	if _, err := otelcoltest.Binary(); err == nil {
+		cdir := filepath.Join(dir, "otelcol")
+		if err = os.MkdirAll(cdir, 0o755); err == nil {
+			col, err = otelcoltest.New(otelcoltest.Options{Dir: cdir, Batch: true})
+		}
+		if err == nil {
+			err = col.Start(ctx)
+		}
+		if err != nil {
+			logger.Warn("could not start the OpenTelemetry Collector; writing the audit trail to a file instead", "err", err)
+			col = nil
+		} else {
+			defer col.Close()
+			spansFile = col.SpansFile()
+			auditCfg = "audit:\n  exporter: otlp-grpc\n  endpoint: " + col.GRPCEndpoint() + "\n  spool_dir: " + filepath.Join(dir, "spool") + "\n"
+		}
+	} else {
+		logger.Info("no OpenTelemetry Collector built (make otelcol); the audit trail goes to a file")
+	}
+	cfgPath, err := writeDemoFiles(dir, listen, pg, auditCfg+"metrics:\n  listen: 127.0.0.1:9464\n")
 	if err != nil {
 		return err
 	}
@@ -83,12 +108,19 @@ func demoRun(ctx context.Context, listen string, seed uint64, logger *slog.Logge
 	}
 	return serve(ctx, cfg, logger, func(addr string) {
 		printDemoHelp(stdout, addr, pg, cfgPath)
+		where := "the file"
+		if col != nil {
+			where = "the Collector (" + col.GRPCEndpoint() + "), which writes"
+		}
+		fmt.Fprintf(stdout, "Audit: every personal-data access is a span, sent to %s %s\n", where, spansFile)
+		fmt.Fprintf(stdout, "  e.g. jq -c -f audit/pgveil.jq %s   (audit/README.md has the auditor queries)\n", spansFile)
+		fmt.Fprintf(stdout, "Metrics: curl -s http://127.0.0.1:9464/metrics | grep pgveil_\n\n")
 	})
 }
 
 // writeDemoFiles writes the demo's pgveil.yaml, rules, policies and hash
 // key into dir and returns the config's path.
-func writeDemoFiles(dir, listen string, pg *pgtest.Server) (string, error) {
+func writeDemoFiles(dir, listen string, pg *pgtest.Server, extra string) (string, error) {
 	if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), demo.RulesYAML, 0o644); err != nil {
 		return "", err
 	}
@@ -117,7 +149,7 @@ policy:
   paths: [policies/]
 masking:
   hash_key_file: hash.key
-`, listen, pg.Addr(), pg.DSN(demo.ControlRole, control, demoDatabase))
+%s`, listen, pg.Addr(), pg.DSN(demo.ControlRole, control, demoDatabase), extra)
 	path := filepath.Join(dir, "pgveil.yaml")
 	return path, os.WriteFile(path, []byte(cfg), 0o644)
 }

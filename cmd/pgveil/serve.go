@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pgveil/pgveil/audit"
 	"github.com/pgveil/pgveil/proxy"
 )
 
@@ -89,9 +90,45 @@ func serve(ctx context.Context, cfg *fileConfig, logger *slog.Logger, ready func
 		// Owner: serve. Stops when bgCtx is cancelled on the way out.
 		go func() { defer bg.Done(); enf.run(bgCtx) }()
 	}
-	srv, err := proxy.NewServer(pc)
+	tracer, err := newAuditTrail(ctx, cfg, enf, logger)
 	if err != nil {
 		return err
+	}
+	if tracer != nil {
+		pc.Tracer = tracer
+		defer func() {
+			// After the proxy: the last sessions' events are flushed or
+			// spooled.
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := tracer.Shutdown(sctx); err != nil {
+				logger.Error("audit trail shutdown", "err", err)
+			}
+		}()
+	}
+	var srv *proxy.Server
+	metrics, err := audit.NewMetrics(audit.MetricsConfig{Stats: func() proxy.Stats { return srv.Stats() }, Tracer: tracer})
+	if err != nil {
+		return err
+	}
+	pc.Observer = metrics
+	if srv, err = proxy.NewServer(pc); err != nil {
+		return err
+	}
+	if cfg.Metrics.Listen != "" {
+		mln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			return fmt.Errorf("metrics.listen: %w", err)
+		}
+		bg.Add(1)
+		// Owner: serve. Returns when bgCtx is cancelled on the way out.
+		go func() {
+			defer bg.Done()
+			if err := metrics.Serve(bgCtx, mln); err != nil && bgCtx.Err() == nil {
+				logger.Error("metrics endpoint stopped", "err", err)
+			}
+		}()
+		logger.Info("metrics", "listen", mln.Addr().String(), "path", "/metrics")
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/pgveil/pgveil/audit"
 	"github.com/pgveil/pgveil/policy"
 	"github.com/pgveil/pgveil/proxy"
 	"github.com/pgveil/pgveil/proxy/analyze"
@@ -236,4 +239,71 @@ func ensureRestrictionTable(ctx context.Context, pool *pgxpool.Pool) error {
 		return fmt.Errorf("create %s (the control_dsn role needs CREATE on the database, or create it beforehand): %w", restrictionTable, err)
 	}
 	return nil
+}
+
+// newAuditTrail builds the audit trail of the config's audit section, or
+// returns nil when there is none (exporter empty or none).
+func newAuditTrail(ctx context.Context, cfg *fileConfig, enf *enforcement, logger *slog.Logger) (*audit.Tracer, error) {
+	a := cfg.Audit
+	if a.Exporter == "" || a.Exporter == "none" {
+		if enf != nil {
+			logger.Warn("audit.exporter is none: personal-data accesses are not recorded")
+		}
+		return nil, nil
+	}
+	ac := audit.Config{
+		Exporter:  a.Exporter,
+		Endpoint:  a.Endpoint,
+		Headers:   a.Headers,
+		CAFile:    cfg.path(a.CA),
+		File:      cfg.path(a.File),
+		SpoolDir:  cfg.path(a.SpoolDir),
+		OnFailure: a.OnFailure,
+		Logger:    logger,
+	}
+	if a.Insecure != nil {
+		ac.Insecure = *a.Insecure
+	} else {
+		// Unset: plaintext to a receiver on the same machine (a local
+		// Collector, the usual sidecar setup), TLS to anything else.
+		ac.Insecure = loopbackEndpoint(a.Endpoint)
+	}
+	if a.SpoolMax != "" {
+		n, err := audit.ParseBytes(a.SpoolMax)
+		if err != nil {
+			return nil, fmt.Errorf("audit.spool_max_bytes: %w", err)
+		}
+		ac.SpoolMaxBytes = n
+	}
+	if cfg.Masking.HashKeyFile != "" && enf != nil {
+		ac.PseudonymKey = enf.hashKey
+	}
+	t, err := audit.New(ctx, ac)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	logger.Info("audit trail", "exporter", a.Exporter, "endpoint", a.Endpoint, "spool", ac.SpoolDir, "on_failure", ac.OnFailure)
+	return t, nil
+}
+
+// loopbackEndpoint reports whether an OTLP endpoint is on this machine.
+func loopbackEndpoint(ep string) bool {
+	if ep == "" {
+		return true // the default, 127.0.0.1
+	}
+	if u, err := url.Parse(ep); err == nil && u.Host != "" {
+		if u.Scheme == "http" {
+			return true
+		}
+		ep = u.Host
+	}
+	host, _, err := net.SplitHostPort(ep)
+	if err != nil {
+		host = ep
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
