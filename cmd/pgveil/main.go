@@ -38,6 +38,9 @@ func commands() []command {
 		{"check", "validate the config, rules and policy, and run the policy's tests", runCheck},
 		{"explain", "show the policy input, decision and masks for a statement", runExplain},
 		{"audit", "audit trail tools: the pseudonym of a data subject", runAudit},
+		{"retention", "apply the rules' retention clauses to stored data", runRetention},
+		{"subject", "data-subject requests: export, erase, rectify, restrict, unrestrict", runSubject},
+		{"scan", "find personal data in a database and propose rules (--check: CI gate)", runScan},
 	}
 }
 
