@@ -105,27 +105,9 @@ func connectControl(ctx context.Context, dsn, app string) (*pgx.Conn, error) {
 // jobTracer builds the audit trail from the config's audit section, as the
 // proxy does, with pseudonyms keyed by masking.hash_key_file.
 func jobTracer(ctx context.Context, cfg *fileConfig, logger *slog.Logger) (*audit.Tracer, error) {
-	a := cfg.Audit
-	ac := audit.Config{
-		Exporter:    a.Exporter,
-		Endpoint:    a.Endpoint,
-		Headers:     a.Headers,
-		CAFile:      cfg.path(a.CA),
-		File:        cfg.path(a.File),
-		SpoolDir:    cfg.path(a.SpoolDir),
-		OnFailure:   a.OnFailure,
-		ServiceName: "pgveil",
-		Logger:      logger,
-	}
-	if a.Insecure != nil {
-		ac.Insecure = *a.Insecure
-	}
-	if a.SpoolMax != "" {
-		n, err := audit.ParseBytes(a.SpoolMax)
-		if err != nil {
-			return nil, fmt.Errorf("config: audit.spool_max_bytes: %w", err)
-		}
-		ac.SpoolMaxBytes = n
+	ac, err := auditTrailConfig(cfg, logger)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Masking.HashKeyFile != "" {
 		key, err := loadHashKey(cfg, logger)

@@ -20,6 +20,7 @@ import (
 	"github.com/pgveil/pgveil/proxy"
 	"github.com/pgveil/pgveil/proxy/analyze"
 	"github.com/pgveil/pgveil/rules"
+	"github.com/pgveil/pgveil/rules/subject"
 )
 
 // restrictionTable is the suppression list that `pgveil subject restrict`
@@ -227,16 +228,13 @@ func loadHashKey(cfg *fileConfig, logger *slog.Logger) ([]byte, error) {
 // ensureRestrictionTable creates the suppression list if it is missing, so
 // that the proxy's row filter always has a table to read.
 func ensureRestrictionTable(ctx context.Context, pool *pgxpool.Pool) error {
-	_, err := pool.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS pgveil;
-		CREATE TABLE IF NOT EXISTS pgveil.restricted_subjects(
-			subject_id text PRIMARY KEY,
-			restricted_at timestamptz NOT NULL DEFAULT now(),
-			operator text,
-			reason text);
-		GRANT USAGE ON SCHEMA pgveil TO PUBLIC;
-		GRANT SELECT ON pgveil.restricted_subjects TO PUBLIC`)
+	c, err := pool.Acquire(ctx)
 	if err != nil {
-		return fmt.Errorf("create %s (the control_dsn role needs CREATE on the database, or create it beforehand): %w", restrictionTable, err)
+		return fmt.Errorf("control_dsn: %w", err)
+	}
+	defer c.Release()
+	if err := subject.EnsureRestrictedTable(ctx, c.Conn()); err != nil {
+		return fmt.Errorf("create %s (the control_dsn role needs CREATE on the database the first time, or create it beforehand): %w", restrictionTable, err)
 	}
 	return nil
 }
@@ -251,15 +249,35 @@ func newAuditTrail(ctx context.Context, cfg *fileConfig, enf *enforcement, logge
 		}
 		return nil, nil
 	}
+	ac, err := auditTrailConfig(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Masking.HashKeyFile != "" && enf != nil {
+		ac.PseudonymKey = enf.hashKey
+	}
+	t, err := audit.New(ctx, ac)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	logger.Info("audit trail", "exporter", a.Exporter, "endpoint", a.Endpoint, "spool", ac.SpoolDir, "on_failure", ac.OnFailure)
+	return t, nil
+}
+
+// auditTrailConfig maps the config file's audit section to an audit.Config
+// (without the pseudonym key, which the caller adds).
+func auditTrailConfig(cfg *fileConfig, logger *slog.Logger) (audit.Config, error) {
+	a := cfg.Audit
 	ac := audit.Config{
-		Exporter:  a.Exporter,
-		Endpoint:  a.Endpoint,
-		Headers:   a.Headers,
-		CAFile:    cfg.path(a.CA),
-		File:      cfg.path(a.File),
-		SpoolDir:  cfg.path(a.SpoolDir),
-		OnFailure: a.OnFailure,
-		Logger:    logger,
+		Exporter:    a.Exporter,
+		Endpoint:    a.Endpoint,
+		Headers:     a.Headers,
+		CAFile:      cfg.path(a.CA),
+		File:        cfg.path(a.File),
+		SpoolDir:    cfg.path(a.SpoolDir),
+		OnFailure:   a.OnFailure,
+		ServiceName: "pgveil",
+		Logger:      logger,
 	}
 	if a.Insecure != nil {
 		ac.Insecure = *a.Insecure
@@ -271,19 +289,11 @@ func newAuditTrail(ctx context.Context, cfg *fileConfig, enf *enforcement, logge
 	if a.SpoolMax != "" {
 		n, err := audit.ParseBytes(a.SpoolMax)
 		if err != nil {
-			return nil, fmt.Errorf("audit.spool_max_bytes: %w", err)
+			return ac, fmt.Errorf("config: audit.spool_max_bytes: %w", err)
 		}
 		ac.SpoolMaxBytes = n
 	}
-	if cfg.Masking.HashKeyFile != "" && enf != nil {
-		ac.PseudonymKey = enf.hashKey
-	}
-	t, err := audit.New(ctx, ac)
-	if err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
-	}
-	logger.Info("audit trail", "exporter", a.Exporter, "endpoint", a.Endpoint, "spool", ac.SpoolDir, "on_failure", ac.OnFailure)
-	return t, nil
+	return ac, nil
 }
 
 // loopbackEndpoint reports whether an OTLP endpoint is on this machine.
