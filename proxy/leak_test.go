@@ -78,13 +78,13 @@ func loadCorpus(t *testing.T, path string) []corpusEntry {
 // data-bearing fields of protocol messages.
 //
 // What counts as telltale:
-//   - identifiers (names, emails, phones, IBANs, national IDs, IPs,
-//     addresses): every 6-byte fragment that spans no white space and has a
+//   - identifiers (names, emails, phones, IBANs, national IDs, addresses): every 6-byte fragment that spans no white space and has a
 //     letter or punctuation in it, and every run of 10 or more digits of
 //     their digits (aggregates produce arbitrary shorter numbers);
 //   - free text and SMS bodies: every 20-byte fragment;
-//   - birth dates and user agents: the whole value (date fragments look like
-//     any timestamp, user-agent fragments like any other user agent).
+//   - birth dates, user agents and IP addresses: the whole value (their
+//     fragments look like any timestamp, any other user agent, any decimal
+//     number such as "13.106" in an interval).
 //
 // Fragments that also occur in benign text (the SQL the client sent, the
 // schema's names, pgveil's own messages) prove nothing and are dropped.
@@ -102,7 +102,7 @@ func newPIIIndex(ds *demo.Dataset, benign []byte) *piiIndex {
 	for _, p := range ds.Personal() {
 		v := string(asciiLower([]byte(p.Value)))
 		switch p.Category {
-		case "birth_date", "user_agent":
+		case "birth_date", "user_agent", "ip_address":
 			if !seenWhole[v] {
 				seenWhole[v] = true
 				ix.whole = append(ix.whole, v)
