@@ -31,6 +31,11 @@ type workload struct {
 var workloads = map[string]workload{
 	"select-only": {builtin: "select-only", rows: 1},
 	"tpcb-like":   {builtin: "tpcb-like", rows: 1},
+	// wide1 is a 1-row read of personal data (with a masking target: three
+	// masked columns, one audit span per statement).
+	"wide1": {rows: 1, script: `\set id random(1, 10000)
+SELECT id, name, email, phone, birth_date, created_at, amount, score, active, note FROM bench_wide WHERE id = :id;
+`},
 	"wide100": {rows: 100, script: `\set lo random(1, 9901)
 SELECT id, name, email, phone, birth_date, created_at, amount, score, active, note FROM bench_wide WHERE id BETWEEN :lo AND :lo + 99;
 `},
