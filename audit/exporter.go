@@ -180,7 +180,9 @@ func (u *fileUploader) UploadTraces(_ context.Context, rss []*tracepb.ResourceSp
 	if err := u.f.Sync(); err != nil {
 		return fmt.Errorf("audit: file exporter: %w", err)
 	}
-	if cap(u.buf) > 1<<20 {
+	// Keep the buffer across uploads (a lingering batch of a busy proxy is
+	// a few MiB); drop it only when an unusual burst made it huge.
+	if cap(u.buf) > 32<<20 {
 		u.buf = nil
 	}
 	return nil

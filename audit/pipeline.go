@@ -41,6 +41,11 @@ type pipelineConfig struct {
 	// spillDelay is how long pending spans may wait in memory for the
 	// exporter before they are spooled (when the exporter is down or busy).
 	spillDelay time.Duration
+	// linger is how long a memory batch that is not full waits for more
+	// spans before it is uploaded, so that one upload (and, for the file
+	// exporter, one fsync) serves many statements instead of one. Zero
+	// uploads at once. A flush or shutdown does not wait.
+	linger     time.Duration
 	minBackoff time.Duration
 	maxBackoff time.Duration
 	deny       bool
@@ -76,7 +81,7 @@ type pipeline struct {
 	up    uploader
 	spool *spool // nil without a spool directory
 
-	queue    chan sdktrace.ReadOnlySpan
+	queue    chan *tracepb.Span
 	stop     chan struct{}      // closed by Shutdown
 	hurry    chan struct{}      // closed when Shutdown's ctx ends
 	flushReq chan chan struct{} // ForceFlush waiters
@@ -103,7 +108,7 @@ func newPipeline(cfg pipelineConfig, up uploader, sp *spool) *pipeline {
 		cfg:      cfg,
 		up:       up,
 		spool:    sp,
-		queue:    make(chan sdktrace.ReadOnlySpan, cfg.queueSize), // from the builder; full makes it wait
+		queue:    make(chan *tracepb.Span, cfg.queueSize), // from the builder; full makes it wait
 		stop:     make(chan struct{}),
 		hurry:    make(chan struct{}),
 		flushReq: make(chan chan struct{}),
@@ -140,8 +145,18 @@ func (p *pipeline) OnEnd(s sdktrace.ReadOnlySpan) {
 		p.dropped.Add(1)
 		return
 	}
+	p.enqueue(spanToProto(s))
+}
+
+// enqueue hands a finished span to the pump, with OnEnd's semantics. The
+// Tracer's builder calls it directly with spans it built itself.
+func (p *pipeline) enqueue(ps *tracepb.Span) {
+	if p.closed.Load() {
+		p.dropped.Add(1)
+		return
+	}
 	select {
-	case p.queue <- s:
+	case p.queue <- ps:
 	case <-p.stop:
 		p.dropped.Add(1)
 	}
@@ -311,27 +326,38 @@ func (p *pipeline) idle(st *pumpState) bool {
 	return st.fl == nil && len(st.pending) == 0 && len(p.queue) == 0 && (p.spool == nil || p.spool.len() == 0)
 }
 
-// take converts s, and whatever else is queued (bounded), into pending.
-func (p *pipeline) take(st *pumpState, s sdktrace.ReadOnlySpan) {
+// take moves s, and whatever else is queued (bounded), into pending.
+func (p *pipeline) take(st *pumpState, s *tracepb.Span) {
 	if len(st.pending) == 0 {
 		st.pendingSince = time.Now()
 	}
-	st.pending = append(st.pending, spanToProto(s))
+	st.pending = append(st.pending, s)
 	for range p.cfg.queueSize {
 		select {
 		case s := <-p.queue:
-			st.pending = append(st.pending, spanToProto(s))
+			st.pending = append(st.pending, s)
 		default:
 			return
 		}
 	}
 }
 
+// batchDue reports whether the pending spans should be uploaded now rather
+// than wait for more (see pipelineConfig.linger).
+func (p *pipeline) batchDue(st *pumpState, now time.Time) bool {
+	return len(st.pending) >= p.cfg.batchSize || st.stopping || st.hurrying || len(st.waiters) > 0 ||
+		now.Sub(st.pendingSince) >= p.cfg.linger
+}
+
 // nextWake returns when the pump must act without an event: at the end of
-// a back-off, or when pending spans have waited spillDelay.
+// a back-off, when a lingering batch is due, or when pending spans have
+// waited spillDelay.
 func (p *pipeline) nextWake(st *pumpState) (time.Duration, bool) {
 	now := time.Now()
 	var at time.Time
+	if st.fl == nil && len(st.pending) > 0 && !p.batchDue(st, now) {
+		at = st.pendingSince.Add(p.cfg.linger)
+	}
 	if st.fl == nil && !st.backoffUntil.IsZero() && (len(st.pending) > 0 || (p.spool != nil && p.spool.len() > 0)) {
 		at = st.backoffUntil
 	}
@@ -358,7 +384,7 @@ func (p *pipeline) step(st *pumpState) {
 		if p.spoolLen() > 0 {
 			p.startReplay(st) // may find only corrupt records and empty the spool
 		}
-		if st.fl == nil && p.spoolLen() == 0 && len(st.pending) > 0 && !now.Before(st.backoffUntil) {
+		if st.fl == nil && p.spoolLen() == 0 && len(st.pending) > 0 && !now.Before(st.backoffUntil) && p.batchDue(st, now) {
 			n := min(len(st.pending), p.cfg.batchSize)
 			fl := &flight{spans: st.pending[:n:n], n: n, since: st.pendingSince}
 			st.pending = append([]*tracepb.Span(nil), st.pending[n:]...)

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -15,6 +16,8 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
 	"github.com/pgveil/pgveil/proxy"
 	"github.com/pgveil/pgveil/rules"
@@ -54,8 +57,16 @@ type Tracer struct {
 	serverPort  int
 
 	// pipe is the export pipeline and async the queue in front of it when
-	// New built the provider; both nil for NewTracer.
-	pipe     *pipeline
+	// New built the provider; both nil for NewTracer. With a pipeline, the
+	// builder builds OTLP spans directly (recordDirect) instead of going
+	// through SDK spans and converting them back: the same attributes, half
+	// the work.
+	pipe *pipeline
+	ids  *rand.ChaCha8 // span and trace ids of recordDirect; builder goroutine only
+	// static caches the OTLP form of static attributes (staticAttrs);
+	// keyBuf is its key scratch. Builder goroutine only.
+	static   map[staticKey][]*commonpb.KeyValue
+	keyBuf   []byte
 	async    *builder
 	shutdown func(context.Context) error
 	once     sync.Once
@@ -241,6 +252,10 @@ func (t *Tracer) TraceStatement(ctx context.Context, ev *proxy.StatementEvent) {
 
 // record builds and ends the span of ev.
 func (t *Tracer) record(ev *proxy.StatementEvent, parent trace.SpanContext, start time.Time) {
+	if t.pipe != nil && t.ids != nil {
+		t.recordDirect(ev, parent, start)
+		return
+	}
 	ctx := context.Background()
 	if parent.IsValid() {
 		ctx = trace.ContextWithSpanContext(ctx, parent)
@@ -264,6 +279,53 @@ func (t *Tracer) record(ev *proxy.StatementEvent, parent trace.SpanContext, star
 		span.SetStatus(codes.Error, "refused: the audit trail could not be written")
 	}
 	span.End(trace.WithTimestamp(start.Add(ev.Duration)))
+}
+
+// recordDirect builds the OTLP span record would have the SDK build, and
+// hands it to the pipeline. It runs on the builder goroutine only.
+func (t *Tracer) recordDirect(ev *proxy.StatementEvent, parent trace.SpanContext, start time.Time) {
+	bp := t.attrs.Get().(*[]attribute.KeyValue)
+	attrs := t.appendDynamicAttrs((*bp)[:0], ev)
+	static := t.staticAttrs(ev)
+	dyn := attrsToProto(attrs)
+	kvs := make([]*commonpb.KeyValue, 0, len(static)+len(dyn))
+	kvs = append(append(kvs, static...), dyn...)
+	ps := &tracepb.Span{
+		Name:              t.spanName(ev),
+		Kind:              tracepb.Span_SPAN_KIND_CLIENT,
+		StartTimeUnixNano: unixNano(start.UnixNano()),
+		EndTimeUnixNano:   unixNano(start.Add(ev.Duration).UnixNano()),
+		Attributes:        kvs,
+		// Sampled (audit spans always are), with the W3C "has is-remote"
+		// bit the SDK exporters set.
+		Flags: uint32(trace.FlagsSampled) | flagContextHasIsRemote,
+	}
+	clear(attrs)
+	*bp = attrs[:0]
+	t.attrs.Put(bp)
+	var id [24]byte
+	t.ids.Read(id[:])
+	ps.SpanId = id[16:24:24]
+	if parent.IsValid() {
+		tid, psid := parent.TraceID(), parent.SpanID()
+		ps.TraceId = tid[:]
+		ps.ParentSpanId = psid[:]
+		ps.TraceState = parent.TraceState().String()
+		if parent.IsRemote() {
+			ps.Flags |= flagContextIsRemote
+		}
+	} else {
+		ps.TraceId = id[:16:16]
+	}
+	switch ev.Outcome {
+	case proxy.OutcomeError:
+		ps.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: "SQLSTATE " + ev.SQLState}
+	case proxy.OutcomeDenied:
+		ps.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: t.trunc("denied: " + reason(ev))}
+	case proxy.OutcomeAuditErr:
+		ps.Status = &tracepb.Status{Code: tracepb.Status_STATUS_CODE_ERROR, Message: "refused: the audit trail could not be written"}
+	}
+	t.pipe.enqueue(ps)
 }
 
 // spanName is "{db.operation.name} {db.collection.name}" for statements
@@ -326,14 +388,21 @@ func operationAndCollection(st *rules.Statement, tag string) (op, coll string) {
 }
 
 func (t *Tracer) appendAttrs(a []attribute.KeyValue, ev *proxy.StatementEvent) []attribute.KeyValue {
+	a = t.appendStaticAttrs(a, ev)
+	return t.appendDynamicAttrs(a, ev)
+}
+
+// appendStaticAttrs appends the attributes that are the same for every run
+// of one statement by one session under one decision: who, where, the
+// decision, the statement, its columns. recordDirect caches them (see
+// staticKey); everything they depend on must be part of that key.
+func (t *Tracer) appendStaticAttrs(a []attribute.KeyValue, ev *proxy.StatementEvent) []attribute.KeyValue {
 	a = append(a, semconv.DBSystemNamePostgreSQL)
 	if ev.Statement == nil {
 		a = append(a, AttrEvent.String(EventSession))
 	} else {
 		a = append(a, AttrEvent.String(EventStatement))
 	}
-	a = append(a, AttrOutcome.String(ev.Outcome))
-
 	if id := ev.Identity; id != nil {
 		a = t.str(a, semconv.DBNamespaceKey, id.Database)
 		a = t.str(a, AttrUser, id.User)
@@ -351,7 +420,6 @@ func (t *Tracer) appendAttrs(a []attribute.KeyValue, ev *proxy.StatementEvent) [
 	if port > 0 {
 		a = append(a, semconv.ServerPort(port))
 	}
-
 	if d := ev.Decision; d != nil {
 		if d.Allow {
 			a = append(a, AttrDecision.String(DecisionAllow))
@@ -360,6 +428,27 @@ func (t *Tracer) appendAttrs(a []attribute.KeyValue, ev *proxy.StatementEvent) [
 		}
 		a = t.str(a, AttrPolicyRevision, d.Revision)
 	}
+	a = t.str(a, AttrProtocol, ev.Protocol)
+	st := ev.Statement
+	if st == nil {
+		return a
+	}
+	a = t.str(a, semconv.DBQuerySummaryKey, st.Summary)
+	a = t.str(a, semconv.DBQueryTextKey, st.Normalized)
+	a = append(a, AttrKind.String(string(st.Kind)))
+	a = t.str(a, AttrFingerprint, st.Fingerprint)
+	if st.Opaque {
+		a = append(a, AttrOpaque.Bool(true))
+		a = t.str(a, AttrOpaqueReason, st.OpaqueReason)
+	}
+	a = t.list(a, AttrTables, st.Tables)
+	return t.appendColumns(a, ev.Columns)
+}
+
+// appendDynamicAttrs appends the attributes of this one run: outcome,
+// reason, operation and tag, row counts, subjects.
+func (t *Tracer) appendDynamicAttrs(a []attribute.KeyValue, ev *proxy.StatementEvent) []attribute.KeyValue {
+	a = append(a, AttrOutcome.String(ev.Outcome))
 	a = t.str(a, AttrReason, reason(ev))
 	if ev.SQLState != "" {
 		a = append(a, semconv.DBResponseStatusCode(ev.SQLState))
@@ -372,8 +461,6 @@ func (t *Tracer) appendAttrs(a []attribute.KeyValue, ev *proxy.StatementEvent) [
 		}
 		a = append(a, semconv.ErrorTypeKey.String(et))
 	}
-	a = t.str(a, AttrProtocol, ev.Protocol)
-
 	st := ev.Statement
 	if st == nil {
 		return a
@@ -381,25 +468,13 @@ func (t *Tracer) appendAttrs(a []attribute.KeyValue, ev *proxy.StatementEvent) [
 	op, coll := operationAndCollection(st, ev.CommandTag)
 	a = t.str(a, semconv.DBOperationNameKey, op)
 	a = t.str(a, semconv.DBCollectionNameKey, coll)
-	a = t.str(a, semconv.DBQuerySummaryKey, st.Summary)
-	a = t.str(a, semconv.DBQueryTextKey, st.Normalized)
-	a = append(a, AttrKind.String(string(st.Kind)))
-	a = t.str(a, AttrFingerprint, st.Fingerprint)
-	if st.Opaque {
-		a = append(a, AttrOpaque.Bool(true))
-		a = t.str(a, AttrOpaqueReason, st.OpaqueReason)
-	}
 	a = t.str(a, AttrCommandTag, ev.CommandTag)
-	a = t.list(a, AttrTables, st.Tables)
 	if st.Returns || ev.RowsReturned > 0 {
 		a = append(a, semconv.DBResponseReturnedRows(int(ev.RowsReturned)))
 	}
 	if ev.RowsAffected > 0 || isWrite(st.Kind) {
 		a = append(a, AttrRowsAffected.Int64(ev.RowsAffected))
 	}
-
-	a = t.appendColumns(a, ev.Columns)
-
 	if n := max(ev.SubjectCount, int64(len(ev.SubjectKeys))); n > 0 {
 		keys := ev.SubjectKeys
 		if len(keys) > t.maxSubjects {
@@ -419,7 +494,57 @@ func (t *Tracer) appendAttrs(a []attribute.KeyValue, ev *proxy.StatementEvent) [
 	return a
 }
 
-// reason is the event's refusal reason, else the decision's.
+// staticKey identifies the static attributes of an event. The pointers are
+// the session's identity and the analyzer's statement, both immutable; a
+// key keeps them reachable, so an address is never reused for another
+// identity or statement while it is cached.
+type staticKey struct {
+	id       *rules.Identity
+	st       *rules.Statement
+	decided  bool
+	allow    bool
+	revision string
+	protocol string
+	server   string
+	columns  string // every AuditColumn, encoded
+}
+
+// maxStaticCache bounds the static-attribute cache; when full it starts
+// over.
+const maxStaticCache = 4096
+
+// staticAttrs returns the cached OTLP form of ev's static attributes.
+// Builder goroutine only.
+func (t *Tracer) staticAttrs(ev *proxy.StatementEvent) []*commonpb.KeyValue {
+	k := staticKey{id: ev.Identity, st: ev.Statement, protocol: ev.Protocol, server: ev.ServerAddress}
+	if d := ev.Decision; d != nil {
+		k.decided, k.allow, k.revision = true, d.Allow, d.Revision
+	}
+	b := t.keyBuf[:0]
+	for i := range ev.Columns {
+		c := &ev.Columns[i]
+		b = append(b, c.Table...)
+		b = append(b, 0)
+		b = append(b, c.Column...)
+		b = append(b, 0)
+		b = append(b, c.Category...)
+		b = append(b, 0)
+		b = append(b, c.Mask...)
+		b = append(b, 0, byte(c.Uses), byte(c.Uses>>8), 1)
+	}
+	t.keyBuf = b
+	k.columns = string(b)
+	if kvs, ok := t.static[k]; ok {
+		return kvs
+	}
+	if t.static == nil || len(t.static) >= maxStaticCache {
+		t.static = make(map[staticKey][]*commonpb.KeyValue)
+	}
+	kvs := attrsToProto(t.appendStaticAttrs(nil, ev))
+	t.static[k] = kvs
+	return kvs
+}
+
 func reason(ev *proxy.StatementEvent) string {
 	if ev.Reason == "" && ev.Decision != nil {
 		return ev.Decision.Reason

@@ -40,6 +40,10 @@ type options struct {
 	Reps         int
 	Duration     time.Duration
 	Transactions int // per client; 0 means run for Duration
+	// Rate is pgbench -R: a fixed total rate in transactions per second, to
+	// measure latency below saturation (where a CPU-saturated run measures
+	// throughput). 0 means as fast as possible.
+	Rate int
 	Warmup       time.Duration
 	Scale        int
 	Threads      int // 0 means min(clients, CPUs)
@@ -103,6 +107,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.Reps, "reps", def.reps, "repetitions of the whole matrix (quick: 3)")
 	fs.DurationVar(&o.Duration, "duration", def.duration, "length of each pgbench run, pgbench -T, whole seconds (quick: 3s)")
 	fs.IntVar(&o.Transactions, "transactions", 0, "transactions per client per run (pgbench -t) instead of --duration")
+	fs.IntVar(&o.Rate, "rate", 0, "fixed rate in transactions/s (pgbench -R), to compare latency below saturation; 0 = as fast as possible")
 	fs.DurationVar(&o.Warmup, "warmup", def.warmup, "untimed run of each workload through each target before the first repetition, 0 for none (quick: 1s)")
 	fs.IntVar(&o.Scale, "scale", 10, "pgbench -i scale factor (10 = 1M accounts)")
 	fs.IntVar(&o.Threads, "threads", 0, "pgbench -j (0: min(clients, CPUs))")

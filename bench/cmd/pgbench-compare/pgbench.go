@@ -173,6 +173,9 @@ func (r *runner) args(c benchCase, tg *target, seed int64, d time.Duration, tx i
 	host, port, _ := net.SplitHostPort(tg.Addr)
 	args := []string{"-h", host, "-p", port, "-U", benchUser, "-n",
 		"-M", c.Mode, "-c", strconv.Itoa(c.Clients), "-j", strconv.Itoa(r.o.threads(c.Clients))}
+	if r.o.Rate > 0 {
+		args = append(args, "-R", strconv.Itoa(r.o.Rate))
+	}
 	if tx > 0 {
 		args = append(args, "-t", strconv.Itoa(tx))
 	} else {
