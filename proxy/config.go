@@ -85,6 +85,12 @@ type Config struct {
 	// those subjects filtered out. If empty, restriction is off.
 	RestrictionTable string
 
+	// RestrictionActive reports whether any subject is restricted now. When
+	// it returns false the restriction filter is left out (it would filter
+	// nothing, and rewriting costs Postgres a plan per unnamed statement).
+	// If nil, the filter is always applied when RestrictionTable is set.
+	RestrictionActive func() bool
+
 	// HashKey keys the hash mask. If nil, a hash mask makes the statement's
 	// result fail (the session ends) rather than pass.
 	HashKey []byte

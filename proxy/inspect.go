@@ -175,7 +175,7 @@ func (ss *session) onQuery(body []byte) error {
 			ss.refuse(perr, st, d, now, true)
 			return nil
 		}
-		filters = mergeFilters(filters, ss.filtersFor(d))
+		filters = mergeFilters(filters, ss.filtersFor(d, lasting(st)))
 		q.stmts = append(q.stmts, &execution{d: d, lineage: lineage, start: now, protocol: "simple"})
 	}
 	if len(filters) > 0 {
@@ -228,7 +228,7 @@ func (ss *session) onParse(body []byte) error {
 		ss.refuse(perr, st, d, now, false)
 		return nil
 	}
-	if filters := ss.filtersFor(d); len(filters) > 0 {
+	if filters := ss.filtersFor(d, name != "" || lasting(st)); len(filters) > 0 {
 		rewritten, err := ss.applyRowFilters(text, filters)
 		if err != nil {
 			ss.refuse(rowFilterRefusal(err), st, d, now, false)

@@ -92,21 +92,22 @@ type piiIndex struct {
 	seed   maphash.Seed
 	frag6  map[uint64]string
 	frag20 map[uint64]string
-	digits map[uint64]string // 10-digit runs
-	whole  []string
+	digits map[uint64]string         // 10-digit runs
+	whole  map[int]map[uint64]string // whole values, by length
 }
 
 func newPIIIndex(ds *demo.Dataset, benign []byte) *piiIndex {
-	ix := &piiIndex{seed: maphash.MakeSeed(), frag6: map[uint64]string{}, frag20: map[uint64]string{}, digits: map[uint64]string{}}
-	seenWhole := map[string]bool{}
+	ix := &piiIndex{seed: maphash.MakeSeed(), frag6: map[uint64]string{}, frag20: map[uint64]string{}, digits: map[uint64]string{}, whole: map[int]map[uint64]string{}}
 	for _, p := range ds.Personal() {
 		v := string(asciiLower([]byte(p.Value)))
 		switch p.Category {
 		case "birth_date", "user_agent", "ip_address":
-			if !seenWhole[v] {
-				seenWhole[v] = true
-				ix.whole = append(ix.whole, v)
+			m := ix.whole[len(v)]
+			if m == nil {
+				m = map[uint64]string{}
+				ix.whole[len(v)] = m
 			}
+			m[maphash.String(ix.seed, v)] = v
 		case "message_body", "free_text":
 			ix.addFrags(ix.frag20, v, 20)
 		default:
@@ -186,9 +187,11 @@ func (ix *piiIndex) findInField(field []byte) (string, string) {
 			}
 		}
 	}
-	for _, w := range ix.whole {
-		if bytes.Contains(low, []byte(w)) {
-			return w, w
+	for n, m := range ix.whole {
+		for i := 0; i+n <= len(low); i++ {
+			if v, ok := m[maphash.Bytes(ix.seed, low[i:i+n])]; ok {
+				return v, v
+			}
 		}
 	}
 	return "", ""

@@ -9,6 +9,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/pgveil/pgveil/proxy/analyze"
+	"github.com/pgveil/pgveil/rules"
 )
 
 // Row filters: the decision's RowFilters, and restriction of processing.
@@ -19,8 +20,11 @@ import (
 // see. pgveil rewrites every reference to a table with a subject key into
 // (SELECT * FROM table WHERE NOT EXISTS (... restricted list ...)) before the
 // statement reaches Postgres. The predicate is evaluated by Postgres at
-// query time, so a restriction takes effect on the next statement, in every
-// session, with nothing cached. A statement the rewrite cannot handle
+// query time. While the list is empty (Config.RestrictionActive, polled
+// once a second by `pgveil serve`) one-shot statements are left alone, as
+// the filter would cost a plan and remove nothing; lasting ones (named
+// prepared statements, PREPARE, cursors, views) are always filtered. So a
+// restriction takes effect within a second, in every session. A statement the rewrite cannot handle
 // (TABLESAMPLE, TRUNCATE, MERGE, INSERT ... ON CONFLICT DO UPDATE of a
 // filtered table, a view over a filtered table) is refused.
 
@@ -40,8 +44,11 @@ func newRewriteCache(size int) *rewriteCache {
 	return &rewriteCache{cache: c}
 }
 
-// filtersFor returns the row filters that apply to d, or nil.
-func (ss *session) filtersFor(d *decided) map[string]string {
+// filtersFor returns the row filters that apply to d, or nil. A lasting
+// statement (a named prepared statement, SQL PREPARE, a cursor, a view) is
+// filtered for restriction even while nobody is restricted, because it
+// outlives the moment: a restriction made later must still apply to it.
+func (ss *session) filtersFor(d *decided, lasting bool) map[string]string {
 	var out map[string]string
 	add := func(table, pred string) {
 		if out == nil {
@@ -56,7 +63,7 @@ func (ss *session) filtersFor(d *decided) map[string]string {
 	for t, p := range d.dec.RowFilters {
 		add(t, p)
 	}
-	if ss.cfg.RestrictionTable != "" && !d.dec.Unrestricted {
+	if ss.cfg.RestrictionTable != "" && !d.dec.Unrestricted && (lasting || ss.cfg.RestrictionActive == nil || ss.cfg.RestrictionActive()) {
 		if cat := ss.catalog(); cat != nil {
 			for t := range cat.Tables() {
 				if key := t.SubjectKey(); key != "" {
@@ -66,6 +73,16 @@ func (ss *session) filtersFor(d *decided) map[string]string {
 		}
 	}
 	return out
+}
+
+// lasting reports whether st creates something that outlives the statement
+// and reads rows later: a prepared statement, a cursor, a view.
+func lasting(st *rules.Statement) bool {
+	switch st.Kind {
+	case rules.KindPrepare, rules.KindDeclare, rules.KindCreateView:
+		return true
+	}
+	return false
 }
 
 // restrictionPredicate filters out the rows of restricted subjects.

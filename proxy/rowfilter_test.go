@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -111,4 +112,60 @@ func TestRestriction(t *testing.T) {
 		t.Errorf("marketing sees %d opted-out customers", n)
 	}
 	_ = rules.KindSelect
+}
+
+// TestRestrictionLasting: while the restriction list is reported empty
+// (Config.RestrictionActive false), one-shot statements go unrewritten, but
+// a named prepared statement made then is still filtered when a subject is
+// restricted later: it must not outlive the check unfiltered.
+func TestRestrictionLasting(t *testing.T) {
+	pg, _ := requireDemo(t)
+	ctx := testCtx(t)
+	super, err := pgx.Connect(ctx, pg.SuperDSN(demoDB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer super.Close(ctx)
+	if _, err := super.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS pgveil;
+		CREATE TABLE IF NOT EXISTS pgveil.restricted_subjects(subject_id text PRIMARY KEY, restricted_at timestamptz NOT NULL DEFAULT now(), operator text, reason text);
+		GRANT USAGE ON SCHEMA pgveil TO PUBLIC; GRANT SELECT ON pgveil.restricted_subjects TO PUBLIC;
+		DELETE FROM pgveil.restricted_subjects`); err != nil {
+		t.Fatal(err)
+	}
+	defer super.Exec(ctx, "DELETE FROM pgveil.restricted_subjects")
+	var active atomic.Bool
+	p := maskingProxy(t, pg, fixedDecider{"analyst": strictDecision},
+		func(c *Config) {
+			c.RestrictionTable = "pgveil.restricted_subjects"
+			c.RestrictionActive = active.Load
+		})
+	analyst := connect(ctx, t, demoDSN(p.addr, "analyst"))
+	const q = "select count(*) from customers where id = 7"
+	count := func(mode pgx.QueryExecMode) int {
+		t.Helper()
+		var n int
+		if err := analyst.QueryRow(ctx, q, mode).Scan(&n); err != nil {
+			t.Fatalf("%v: %v", mode, err)
+		}
+		return n
+	}
+	// Prepared (named, cached by pgx) while nobody is restricted.
+	if n := count(pgx.QueryExecModeCacheStatement); n != 1 {
+		t.Fatalf("before restriction: %d rows", n)
+	}
+	if _, err := super.Exec(ctx, "INSERT INTO pgveil.restricted_subjects(subject_id) VALUES ('7')"); err != nil {
+		t.Fatal(err)
+	}
+	// The poll has not noticed yet: one-shot statements are unfiltered...
+	if n := count(pgx.QueryExecModeSimpleProtocol); n != 1 {
+		t.Errorf("one-shot statement while the list is reported empty: %d rows, want 1 (unfiltered)", n)
+	}
+	// ...but the lasting prepared statement already filters.
+	if n := count(pgx.QueryExecModeCacheStatement); n != 0 {
+		t.Errorf("named prepared statement made before the restriction: %d rows, want 0", n)
+	}
+	active.Store(true)
+	if n := count(pgx.QueryExecModeSimpleProtocol); n != 0 {
+		t.Errorf("one-shot statement once the poll noticed: %d rows, want 0", n)
+	}
 }

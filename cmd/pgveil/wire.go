@@ -47,7 +47,16 @@ type enforcement struct {
 
 	rulesPath string
 	rulesMod  time.Time
+
+	// restricted is whether pgveil.restricted_subjects has any row, as
+	// last polled (watchRestrictions). It starts true: fail closed until
+	// the first poll says otherwise.
+	restricted atomic.Bool
 }
+
+// restrictionPoll is how often the restriction list is checked for
+// emptiness: a restriction takes effect for new statements within it.
+const restrictionPoll = time.Second
 
 // newEnforcement builds the inspecting half of pgveil from the config. It
 // returns nil when the config has no rules and no policy (a pure
@@ -66,6 +75,7 @@ func newEnforcement(ctx context.Context, cfg *fileConfig, logger *slog.Logger) (
 		return nil, errors.New("config: control_dsn is required with rules: pgveil reads the schema and role memberships through it")
 	}
 	e := &enforcement{log: logger, rulesPath: cfg.path(cfg.Rules)}
+	e.restricted.Store(true)
 	cat, err := rules.LoadCatalog(e.rulesPath)
 	if err != nil {
 		return nil, fmt.Errorf("rules: %w", err)
@@ -144,6 +154,7 @@ func (e *enforcement) configure(pc *proxy.Config) {
 	pc.Roles = e.roles
 	pc.HashKey = e.hashKey
 	pc.RestrictionTable = restrictionTable
+	pc.RestrictionActive = e.restricted.Load
 }
 
 // classifier classifies through the current catalog, with its
@@ -158,11 +169,34 @@ func (e *enforcement) classifier() analyze.Classifier {
 // reload. It returns when ctx ends and all of them have stopped.
 func (e *enforcement) run(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); e.store.Run(ctx, schemaRefresh) }()
 	go func() { defer wg.Done(); e.engine.Run(ctx) }()
 	go func() { defer wg.Done(); e.watchRules(ctx) }()
+	go func() { defer wg.Done(); e.watchRestrictions(ctx) }()
 	wg.Wait()
+}
+
+// watchRestrictions polls whether any subject is restricted. A failed
+// poll counts as "restricted" (the filter is applied: fail closed).
+func (e *enforcement) watchRestrictions(ctx context.Context) {
+	t := time.NewTicker(restrictionPoll)
+	defer t.Stop()
+	for {
+		qctx, cancel := context.WithTimeout(ctx, restrictionPoll)
+		var any bool
+		err := e.pool.QueryRow(qctx, "SELECT EXISTS (SELECT 1 FROM "+restrictionTable+")").Scan(&any)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			e.log.Warn("reading the restriction list failed; filtering every statement", "err", err)
+		}
+		e.restricted.Store(err != nil || any)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // watchRules reloads the rules file when it changes. A file that fails to

@@ -43,12 +43,12 @@ type options struct {
 	// Rate is pgbench -R: a fixed total rate in transactions per second, to
 	// measure latency below saturation (where a CPU-saturated run measures
 	// throughput). 0 means as fast as possible.
-	Rate int
-	Warmup       time.Duration
-	Scale        int
-	Threads      int // 0 means min(clients, CPUs)
-	Cases        []benchCase
-	Targets      []extraTarget
+	Rate    int
+	Warmup  time.Duration
+	Scale   int
+	Threads int // 0 means min(clients, CPUs)
+	Cases   []benchCase
+	Targets []extraTarget
 
 	PgveilBin    string
 	PgbouncerBin string
