@@ -137,7 +137,7 @@ func TestRunDemo(t *testing.T) {
 			t.Errorf("dry-run span %q kind %s", ev.Statement.Summary, ev.Statement.Kind)
 		}
 	}
-	tr.events = nil
+	tr.Reset()
 
 	rep, err := retention.Run(ctx, conn, cfg)
 	if err != nil {
@@ -332,7 +332,7 @@ func TestResume(t *testing.T) {
 	ds := demo.Generate(demoOptions)
 	now := reference()
 	ctx, cancel := context.WithCancel(testCtx(t))
-	tr := &fakeTracer{onTrace: func(*proxy.StatementEvent) { cancel() }}
+	tr := &fakeTracer{OnTrace: func(*proxy.StatementEvent) { cancel() }}
 	cfg := retention.Config{Catalog: demoCatalog(t), Tracer: tr, Now: now, BatchSize: 50, Tables: []string{"public.messages"}}
 	rep, err := retention.Run(ctx, conn, cfg)
 	if !errors.Is(err, context.Canceled) {
@@ -481,7 +481,7 @@ func TestConfigErrors(t *testing.T) {
 	if _, err := retention.Run(ctx, conn, retention.Config{Catalog: cat}); err == nil {
 		t.Error("no tracer: no error")
 	}
-	down := &fakeTracer{ready: errors.New("collector down")}
+	down := &fakeTracer{ReadyErr: errors.New("collector down")}
 	if _, err := retention.Run(ctx, conn, retention.Config{Catalog: cat, Tracer: down, Now: reference()}); err == nil || len(down.Events()) > 0 {
 		t.Errorf("audit trail down: err %v, %d events", err, len(down.Events()))
 	}

@@ -463,7 +463,7 @@ func TestBadRequests(t *testing.T) {
 	if _, err := p.Restrict(ctx, conn, "999999", ""); !errors.Is(err, subject.ErrNotFound) {
 		t.Errorf("restrict unknown subject: %v", err)
 	}
-	down := newProcessor(t, &fakeTracer{ready: errors.New("collector down")})
+	down := newProcessor(t, &fakeTracer{ReadyErr: errors.New("collector down")})
 	if _, err := down.Erase(ctx, conn, "1", false); err == nil {
 		t.Error("erase without an audit trail succeeded")
 	}
