@@ -1,12 +1,15 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgveil/pgveil/proxy/analyze"
@@ -143,5 +146,41 @@ func TestMaskingBasics(t *testing.T) {
 				t.Errorf("analyst saw %q", leak)
 			}
 		}
+	}
+}
+
+// TestCopyClientEncoding: in a client encoding whose multi-byte characters
+// can contain ASCII bytes (SJIS), COPY output cannot be split into fields
+// safely, so a COPY that needs masking ends the session with 42501 and no
+// row; in UTF8 the same COPY is masked; the exempt identity is unaffected.
+func TestCopyClientEncoding(t *testing.T) {
+	pg, _ := requireDemo(t)
+	p := maskingProxy(t, pg, fixedDecider{"analyst": analystDecision, "dpo": revealAllDecision})
+	ctx := testCtx(t)
+	const q = "copy (select full_name, id from customers where id <= 3) to stdout with (format csv, delimiter '|')"
+	copyOut := func(c *pgx.Conn) (string, error) {
+		var buf bytes.Buffer
+		_, err := c.PgConn().CopyTo(ctx, &buf, q)
+		return buf.String(), err
+	}
+	analyst := connect(ctx, t, demoDSN(p.addr, "analyst"))
+	out, err := copyOut(analyst)
+	if err != nil || strings.Count(out, "\n") != 3 || strings.Contains(out, "Paul Richard") {
+		t.Fatalf("UTF8: %q, %v", out, err)
+	}
+	if _, err := analyst.Exec(ctx, "set client_encoding = 'SJIS'"); err != nil {
+		t.Fatal(err)
+	}
+	out, err = copyOut(analyst)
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != codeInsufficientPriv || out != "" {
+		t.Errorf("SJIS: want 42501 and no row, got %q, %v", out, err)
+	}
+	dpo := connect(ctx, t, demoDSN(p.addr, "dpo"))
+	if _, err := dpo.Exec(ctx, "set client_encoding = 'SJIS'"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := copyOut(dpo); err != nil || strings.Count(out, "\n") != 3 {
+		t.Errorf("dpo, SJIS: %q, %v", out, err)
 	}
 }

@@ -36,6 +36,9 @@ type s2cState struct {
 	suspended []*portal
 	// seenPool keeps subject-key sets for reuse across statements.
 	seenPool []map[uint64]struct{}
+	// clientEncoding is the session's client_encoding as last reported
+	// by the server (noteParameter).
+	clientEncoding string
 }
 
 // headEntry returns the oldest expected response without removing it.
@@ -122,6 +125,7 @@ func (ss *session) serverToClientInspect() error {
 		}
 		switch typ {
 		case 'S': // ParameterStatus
+			ss.noteParameter(body)
 			cw.appendFrame(typ, body)
 			continue
 		case 'N': // NoticeResponse
@@ -504,6 +508,11 @@ func (ss *session) startCopyOut(ex *execution, body []byte) error {
 		return &ProtocolError{Code: codeInsufficientPriv, Msg: "pgveil cannot mask this COPY output; the session ends", Fatal: true, Err: err}
 	}
 	if !plan.Passthrough() {
+		if kind != rules.CopyBinary && asciiUnsafeEncodings[strings.ToUpper(ss.s2c.clientEncoding)] {
+			return &ProtocolError{Code: codeInsufficientPriv, Fatal: true,
+				Msg:  "pgveil cannot mask COPY output in client encoding " + ss.s2c.clientEncoding + "; the session ends",
+				Hint: "Use client_encoding UTF8 for COPY of personal data."}
+		}
 		ex.copyPlan = plan
 		ex.maskedPerRow = countMasked(cols)
 	}

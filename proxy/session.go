@@ -440,7 +440,10 @@ func (ss *session) finishStartup() error {
 			ss.cw.appendFrame(typ, body)
 			ss.fatalSent.Store(true)
 			return errQuiet{errors.New("upstream refused the session")}
-		case 'S', 'N', 'v':
+		case 'S':
+			ss.noteParameter(body)
+			ss.cw.appendFrame(typ, body)
+		case 'N', 'v':
 			ss.cw.appendFrame(typ, body)
 		default:
 			return upstreamViolation(fmt.Sprintf("unexpected message %q after authentication", typ))
@@ -585,4 +588,25 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	return c.Conn.Read(p)
+}
+
+// noteParameter records the ParameterStatus parameters pgveil's masking
+// depends on: client_encoding, which decides whether the bytes of COPY
+// output can be split into fields as ASCII. Called only from the goroutine
+// that reads the upstream (startup, then serverToClientInspect), in order.
+func (ss *session) noteParameter(body []byte) {
+	name, rest, ok := cstringNext(body)
+	if !ok || name != "client_encoding" {
+		return
+	}
+	val, _ := cstring(rest)
+	ss.s2c.clientEncoding = val
+}
+
+// asciiUnsafeEncodings are the client encodings whose multi-byte
+// characters can contain bytes in the ASCII range (a delimiter, a quote, a
+// backslash); PostgreSQL does not escape those bytes in COPY output.
+var asciiUnsafeEncodings = map[string]bool{
+	"SJIS": true, "SHIFT_JIS_2004": true, "BIG5": true, "GBK": true,
+	"UHC": true, "GB18030": true, "JOHAB": true,
 }

@@ -1330,6 +1330,25 @@ func strVal(n *pg.Node) string {
 	return ""
 }
 
+// defTrue is the value of a boolean option: no argument means true, as do
+// true/on/1 and match (HEADER MATCH).
+func defTrue(n *pg.Node) bool {
+	if n == nil {
+		return true
+	}
+	if b := n.GetBoolean(); b != nil {
+		return b.Boolval
+	}
+	if i := n.GetInteger(); i != nil {
+		return i.Ival != 0
+	}
+	switch strings.ToLower(strVal(n)) {
+	case "true", "on", "1", "match", "yes":
+		return true
+	}
+	return false
+}
+
 // qualifiedName splits a name list (function, operator or type name) into
 // an optional schema and the name.
 func qualifiedName(list []*pg.Node) (schema, name string) {

@@ -438,14 +438,51 @@ func defElemBool(d *pg.DefElem) bool {
 
 func (e *engine) copyStmt(c *pg.CopyStmt, st *rules.Statement) string {
 	st.CopyFormat = "text"
+	// The options that decide how a row splits into fields go to the COPY
+	// masker (a masker splitting on the default delimiter would pass part
+	// of a field as another, unmasked field). An option that changes the
+	// bytes in other ways (ENCODING) or that pgveil does not know makes a
+	// COPY TO opaque. The pre-9.0 syntax arrives as the same DefElems.
+	var unknownOpt string
+	opts := func() *rules.CopyOptions {
+		if st.CopyOptions == nil {
+			st.CopyOptions = &rules.CopyOptions{}
+		}
+		return st.CopyOptions
+	}
 	for _, o := range c.Options {
-		if d := o.GetDefElem(); d != nil && d.Defname == "format" {
+		d := o.GetDefElem()
+		if d == nil {
+			continue
+		}
+		switch d.Defname {
+		case "format":
 			if s := strVal(d.Arg); s != "" {
 				st.CopyFormat = strings.ToLower(s)
+			}
+		case "delimiter":
+			opts().Delimiter = strVal(d.Arg)
+		case "null":
+			v := strVal(d.Arg)
+			opts().Null = &v
+		case "quote":
+			opts().Quote = strVal(d.Arg)
+		case "escape":
+			opts().Escape = strVal(d.Arg)
+		case "header":
+			opts().Header = defTrue(d.Arg)
+		case "force_quote", "force_not_null", "force_null", "freeze", "default", "on_error", "log_verbosity":
+			// Quoting more fields or options of COPY FROM: rows split the same.
+		default:
+			if unknownOpt == "" {
+				unknownOpt = d.Defname
 			}
 		}
 	}
 	toClient := c.Filename == "" && !c.IsProgram
+	if !c.IsFrom && unknownOpt != "" {
+		e.markOpaque("COPY option " + unknownOpt + " changes the bytes pgveil would have to parse")
+	}
 	if c.IsFrom {
 		st.Kind = rules.KindCopyFrom
 		switch {

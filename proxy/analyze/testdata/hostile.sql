@@ -1305,3 +1305,38 @@ WITH x AS (INSERT INTO tickets (customer_id, subject, body, status) SELECT id, e
 -- servercopy: true
 -- use: customers.phone copy
 CREATE TABLE leak_table_copy AS TABLE customers
+
+-- name: copy_csv_delimiter_split
+-- vector: COPY CSV with a custom DELIMITER: a masker splitting on commas would pass part of a free-text field as another, unmasked field
+-- kind: copy_to
+-- out: direct messages.body
+-- out: direct messages.id
+COPY (SELECT body, id FROM messages) TO STDOUT WITH (FORMAT csv, DELIMITER '|')
+
+-- name: copy_csv_quote_space_delimiter
+-- vector: COPY CSV with a custom QUOTE and a space as DELIMITER
+-- kind: copy_to
+-- out: direct tickets.body
+-- out: direct tickets.id
+COPY (SELECT body, id FROM tickets) TO STDOUT WITH (FORMAT csv, QUOTE '''', DELIMITER ' ')
+
+-- name: copy_text_delimiter_null
+-- vector: COPY text with a custom DELIMITER and NULL string
+-- kind: copy_to
+-- out: direct customers.full_name
+-- out: direct customers.id
+-- out: direct customers.email
+COPY (SELECT full_name, id, email FROM customers) TO STDOUT WITH (DELIMITER ',', NULL 'x')
+
+-- name: copy_legacy_delimiter
+-- vector: COPY with a DELIMITER in the pre-9.0 option syntax
+-- kind: copy_to
+-- out: direct messages.body
+-- out: direct messages.id
+COPY messages (body, id) TO STDOUT CSV DELIMITER ';' QUOTE '$'
+
+-- name: copy_encoding
+-- vector: COPY with ENCODING: bytes pgveil would have to parse in another encoding
+-- kind: copy_to
+-- opaque: true
+COPY (SELECT body FROM messages) TO STDOUT WITH (ENCODING 'SJIS')
