@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgveil/pgveil/proxy/pgtest"
 	"github.com/pgveil/pgveil/rules"
 )
 
@@ -20,17 +21,7 @@ import (
 func TestRestriction(t *testing.T) {
 	pg, _ := requireDemo(t)
 	ctx := testCtx(t)
-	super, err := pgx.Connect(ctx, pg.SuperDSN(demoDB))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer super.Close(ctx)
-	if _, err := super.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS pgveil;
-		CREATE TABLE IF NOT EXISTS pgveil.restricted_subjects(subject_id text PRIMARY KEY, restricted_at timestamptz NOT NULL DEFAULT now(), operator text, reason text);
-		GRANT USAGE ON SCHEMA pgveil TO PUBLIC; GRANT SELECT ON pgveil.restricted_subjects TO PUBLIC;
-		DELETE FROM pgveil.restricted_subjects`); err != nil {
-		t.Fatal(err)
-	}
+	super := emptyRestrictionList(t, pg)
 	dpo := revealAllDecision
 	dpo.Unrestricted = true
 	marketing := strictDecision
@@ -92,7 +83,7 @@ func TestRestriction(t *testing.T) {
 	}
 	check(true)
 	// Statements the filter cannot apply to are refused, not run unfiltered.
-	_, err = analyst.Exec(ctx, "select email from customers tablesample system (100)")
+	_, err := analyst.Exec(ctx, "select email from customers tablesample system (100)")
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) || pe.Code != codeInsufficientPriv {
 		t.Errorf("TABLESAMPLE on a restricted table: want 42501, got %v", err)
@@ -121,17 +112,7 @@ func TestRestriction(t *testing.T) {
 func TestRestrictionLasting(t *testing.T) {
 	pg, _ := requireDemo(t)
 	ctx := testCtx(t)
-	super, err := pgx.Connect(ctx, pg.SuperDSN(demoDB))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer super.Close(ctx)
-	if _, err := super.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS pgveil;
-		CREATE TABLE IF NOT EXISTS pgveil.restricted_subjects(subject_id text PRIMARY KEY, restricted_at timestamptz NOT NULL DEFAULT now(), operator text, reason text);
-		GRANT USAGE ON SCHEMA pgveil TO PUBLIC; GRANT SELECT ON pgveil.restricted_subjects TO PUBLIC;
-		DELETE FROM pgveil.restricted_subjects`); err != nil {
-		t.Fatal(err)
-	}
+	super := emptyRestrictionList(t, pg)
 	defer super.Exec(ctx, "DELETE FROM pgveil.restricted_subjects")
 	var active atomic.Bool
 	p := maskingProxy(t, pg, fixedDecider{"analyst": strictDecision},
@@ -168,4 +149,19 @@ func TestRestrictionLasting(t *testing.T) {
 	if n := count(pgx.QueryExecModeSimpleProtocol); n != 0 {
 		t.Errorf("one-shot statement once the poll noticed: %d rows, want 0", n)
 	}
+}
+
+// emptyRestrictionList creates pgveil's restriction table in the demo
+// database if needed, empties it, and returns a superuser connection to it.
+func emptyRestrictionList(t *testing.T, pg *pgtest.Server) *pgx.Conn {
+	t.Helper()
+	ctx := testCtx(t)
+	super := connect(ctx, t, pg.SuperDSN(demoDB))
+	if _, err := super.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS pgveil;
+		CREATE TABLE IF NOT EXISTS pgveil.restricted_subjects(subject_id text PRIMARY KEY, restricted_at timestamptz NOT NULL DEFAULT now(), operator text, reason text);
+		GRANT USAGE ON SCHEMA pgveil TO PUBLIC; GRANT SELECT ON pgveil.restricted_subjects TO PUBLIC;
+		DELETE FROM pgveil.restricted_subjects`); err != nil {
+		t.Fatal(err)
+	}
+	return super
 }
