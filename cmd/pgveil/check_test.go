@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,45 +9,14 @@ import (
 	"testing"
 
 	"github.com/pgveil/pgveil/policy/examples"
-	"github.com/pgveil/pgveil/proxy/pgtest"
 	"github.com/pgveil/pgveil/rules/demo"
 )
-
-// startDemoDB starts a Postgres with a small demo dataset for the test
-// and returns the control DSN of its demo database. It skips the test when
-// PostgreSQL is not installed (and fails under CI=true, the project's rule).
-func startDemoDB(t *testing.T) string {
-	t.Helper()
-	if err := pgtest.Available(); err != nil {
-		if os.Getenv(pgtest.EnvCI) == "true" {
-			t.Fatalf("CI=true and %v", err)
-		}
-		t.Skipf("no PostgreSQL: %v", err)
-	}
-	ctx := context.Background()
-	srv, err := pgtest.Start(ctx, pgtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
-	if err := srv.CreateDatabase(ctx, "demo", ""); err != nil {
-		t.Fatal(err)
-	}
-	var sql bytes.Buffer
-	d := demo.Generate(demo.Options{Customers: 20, Messages: 40, Tickets: 20, LoginEvents: 40, Invoices: 20, Products: 5})
-	if err := d.WriteSQL(&sql); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Exec(ctx, "demo", sql.String()); err != nil {
-		t.Fatal(err)
-	}
-	return srv.SuperDSN("demo")
-}
 
 // TestPolicyToolsWithDatabase runs check and explain against one demo
 // database.
 func TestPolicyToolsWithDatabase(t *testing.T) {
-	dsn := startDemoDB(t)
+	srv, _ := startDemo(t, "demo", smallDemo)
+	dsn := srv.SuperDSN("demo")
 	t.Run("check", func(t *testing.T) { testCheckDemo(t, dsn) })
 	t.Run("check problems", func(t *testing.T) { testCheckReportsProblems(t, dsn) })
 	t.Run("explain", func(t *testing.T) { testExplainDemo(t, dsn) })

@@ -30,29 +30,7 @@ const gdprTemplate = "gdpr_demo"
 // TestGDPRCommands runs the retention, subject and scan commands against
 // one server, each on its own copy of the demo database.
 func TestGDPRCommands(t *testing.T) {
-	if err := pgtest.Available(); err != nil {
-		if os.Getenv(pgtest.EnvCI) == "true" {
-			t.Fatalf("CI=true and %v", err)
-		}
-		t.Skipf("no PostgreSQL: %v", err)
-	}
-	ctx := context.Background()
-	srv, err := pgtest.Start(ctx, pgtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
-	if err := srv.CreateDatabase(ctx, gdprTemplate, ""); err != nil {
-		t.Fatal(err)
-	}
-	ds := demo.Generate(gdprOptions)
-	var sql bytes.Buffer
-	if err := ds.WriteSQL(&sql); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Exec(ctx, gdprTemplate, sql.String()); err != nil {
-		t.Fatal(err)
-	}
+	srv, ds := startDemo(t, gdprTemplate, gdprOptions)
 	fx := &gdprFixture{srv: srv, data: ds}
 	t.Run("retention", func(t *testing.T) { testRetentionCommand(t, fx) })
 	t.Run("subject", func(t *testing.T) { testSubjectCommand(t, fx) })

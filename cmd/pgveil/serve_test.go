@@ -14,7 +14,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgveil/pgveil/proxy/pgtest"
-	"github.com/pgveil/pgveil/rules/demo"
 )
 
 // syncBuffer is a goroutine-safe log sink.
@@ -67,41 +66,12 @@ func startServe(t *testing.T, cfgPath string, pg *pgtest.Server) (string, *syncB
 	return addr, logs
 }
 
-// startDemoServer starts Postgres with a small demo dataset.
-func startDemoServer(t *testing.T) *pgtest.Server {
-	t.Helper()
-	if err := pgtest.Available(); err != nil {
-		if os.Getenv(pgtest.EnvCI) == "true" {
-			t.Fatalf("CI=true and %v", err)
-		}
-		t.Skipf("no PostgreSQL: %v", err)
-	}
-	ctx := context.Background()
-	srv, err := pgtest.Start(ctx, pgtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Stop() })
-	if err := srv.CreateDatabase(ctx, "demo", ""); err != nil {
-		t.Fatal(err)
-	}
-	var sql bytes.Buffer
-	d := demo.Generate(demo.Options{Customers: 20, Messages: 40, Tickets: 20, LoginEvents: 40, Invoices: 20, Products: 5})
-	if err := d.WriteSQL(&sql); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Exec(ctx, "demo", sql.String()); err != nil {
-		t.Fatal(err)
-	}
-	return srv
-}
-
 // TestServePolicyReload: a policy edited on disk takes effect for new
 // statements within 2 s, without a restart and without dropping the open
 // connection; a broken policy leaves the previous one in force and is
 // reported.
 func TestServePolicyReload(t *testing.T) {
-	pg := startDemoServer(t)
+	pg, _ := startDemo(t, "demo", smallDemo)
 	cfgPath, policyDir := writeDemoConfig(t, pg.SuperDSN("demo"), "")
 	addr, logs := startServe(t, cfgPath, pg)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
