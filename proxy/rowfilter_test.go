@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgveil/pgveil/proxy/pgtest"
-	"github.com/pgveil/pgveil/rules"
 )
 
 // TestRestriction: a restricted subject's rows vanish from every non-exempt
@@ -102,7 +101,6 @@ func TestRestriction(t *testing.T) {
 	if n := count(mk, "select count(*) from customers where not marketing_opt_in", pgx.QueryExecModeSimpleProtocol); n != 0 {
 		t.Errorf("marketing sees %d opted-out customers", n)
 	}
-	_ = rules.KindSelect
 }
 
 // TestRestrictionLasting: while the restriction list is reported empty
