@@ -24,9 +24,10 @@ import (
 // once a second by `pgveil serve`) one-shot statements are left alone, as
 // the filter would cost a plan and remove nothing; lasting ones (named
 // prepared statements, PREPARE, cursors, views) are always filtered. So a
-// restriction takes effect within a second, in every session. A statement the rewrite cannot handle
-// (TABLESAMPLE, TRUNCATE, MERGE, INSERT ... ON CONFLICT DO UPDATE of a
-// filtered table, a view over a filtered table) is refused.
+// restriction takes effect within a second, in every session. A statement
+// the rewrite cannot handle (TABLESAMPLE, TRUNCATE, MERGE, INSERT ... ON
+// CONFLICT DO UPDATE of a filtered table, a view over a filtered table) is
+// refused.
 
 // rewriteCache caches rewritten statement texts by (text, filters).
 type rewriteCache struct {

@@ -184,13 +184,13 @@ func (e *enforcement) watchRestrictions(ctx context.Context) {
 	defer t.Stop()
 	for {
 		qctx, cancel := context.WithTimeout(ctx, restrictionPoll)
-		var any bool
-		err := e.pool.QueryRow(qctx, "SELECT EXISTS (SELECT 1 FROM "+restrictionTable+")").Scan(&any)
+		var exists bool
+		err := e.pool.QueryRow(qctx, "SELECT EXISTS (SELECT 1 FROM "+restrictionTable+")").Scan(&exists)
 		cancel()
 		if err != nil && ctx.Err() == nil {
 			e.log.Warn("reading the restriction list failed; filtering every statement", "err", err)
 		}
-		e.restricted.Store(err != nil || any)
+		e.restricted.Store(err != nil || exists)
 		select {
 		case <-ctx.Done():
 			return
