@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"io"
 	"net"
 	"os"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/pgveil/pgveil/rules"
 	"github.com/pgveil/pgveil/rules/demo"
+	"github.com/pgveil/pgveil/rules/demo/leakcheck"
 )
 
 // The leak oracle (DESIGN.md, Tests): load a fixture whose every
@@ -72,147 +72,6 @@ func loadCorpus(t *testing.T, path string) []corpusEntry {
 		out[i].sql = strings.TrimSpace(out[i].sql)
 	}
 	return out
-}
-
-// piiIndex finds personal values and their telltale fragments in the
-// data-bearing fields of protocol messages.
-//
-// What counts as telltale:
-//   - identifiers (names, emails, phones, IBANs, national IDs, addresses): every 6-byte fragment that spans no white space and has a
-//     letter or punctuation in it, and every run of 10 or more digits of
-//     their digits (aggregates produce arbitrary shorter numbers);
-//   - free text and SMS bodies: every 20-byte fragment;
-//   - birth dates, user agents and IP addresses: the whole value (their
-//     fragments look like any timestamp, any other user agent, any decimal
-//     number such as "13.106" in an interval).
-//
-// Fragments that also occur in benign text (the SQL the client sent, the
-// schema's names, pgveil's own messages) prove nothing and are dropped.
-type piiIndex struct {
-	seed   maphash.Seed
-	frag6  map[uint64]string
-	frag20 map[uint64]string
-	digits map[uint64]string         // 10-digit runs
-	whole  map[int]map[uint64]string // whole values, by length
-}
-
-func newPIIIndex(ds *demo.Dataset, benign []byte) *piiIndex {
-	ix := &piiIndex{seed: maphash.MakeSeed(), frag6: map[uint64]string{}, frag20: map[uint64]string{}, digits: map[uint64]string{}, whole: map[int]map[uint64]string{}}
-	for _, p := range ds.Personal() {
-		v := string(asciiLower([]byte(p.Value)))
-		switch p.Category {
-		case "birth_date", "user_agent", "ip_address":
-			m := ix.whole[len(v)]
-			if m == nil {
-				m = map[uint64]string{}
-				ix.whole[len(v)] = m
-			}
-			m[maphash.String(ix.seed, v)] = v
-		case "message_body", "free_text":
-			ix.addFrags(ix.frag20, v, 20)
-		default:
-			ix.addFrags(ix.frag6, v, 6)
-			ix.addFrags(ix.digits, onlyDigits(v), 10)
-		}
-	}
-	low := asciiLower(benign)
-	for i := 0; i+6 <= len(low); i++ {
-		delete(ix.frag6, maphash.Bytes(ix.seed, low[i:i+6]))
-	}
-	for i := 0; i+20 <= len(low); i++ {
-		delete(ix.frag20, maphash.Bytes(ix.seed, low[i:i+20]))
-	}
-	return ix
-}
-
-// addFrags indexes the n-byte fragments of v. Identifier fragments (n = 6)
-// never span white space and are never all digits.
-func (ix *piiIndex) addFrags(m map[uint64]string, v string, n int) {
-	if len(v) < n {
-		if n != 10 && len(v) >= 4 {
-			m[maphash.String(ix.seed, v)] = v
-		}
-		return
-	}
-	for i := 0; i+n <= len(v); i++ {
-		f := v[i : i+n]
-		if n == 6 && (strings.ContainsAny(f, " \t\n") || onlyDigits(f) == f) {
-			continue
-		}
-		m[maphash.String(ix.seed, f)] = v
-	}
-}
-
-func onlyDigits(s string) string {
-	var b strings.Builder
-	for _, c := range []byte(s) {
-		if '0' <= c && c <= '9' {
-			b.WriteByte(c)
-		}
-	}
-	return b.String()
-}
-
-// asciiLower lowercases ASCII letters only, keeping every offset.
-func asciiLower(b []byte) []byte {
-	out := make([]byte, len(b))
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		out[i] = c
-	}
-	return out
-}
-
-// findInField returns the personal value (and the fragment) found in one
-// field's bytes, or "".
-func (ix *piiIndex) findInField(field []byte) (string, string) {
-	low := asciiLower(field)
-	for i := 0; i+6 <= len(low); i++ {
-		if v, ok := ix.frag6[maphash.Bytes(ix.seed, low[i:i+6])]; ok {
-			return v, string(low[i : i+6])
-		}
-	}
-	for i := 0; i+20 <= len(low); i++ {
-		if v, ok := ix.frag20[maphash.Bytes(ix.seed, low[i:i+20])]; ok {
-			return v, string(low[i : i+20])
-		}
-	}
-	d := onlyDigitRuns(low)
-	for _, run := range d {
-		for i := 0; i+10 <= len(run); i++ {
-			if v, ok := ix.digits[maphash.String(ix.seed, run[i:i+10])]; ok {
-				return v, run
-			}
-		}
-	}
-	for n, m := range ix.whole {
-		for i := 0; i+n <= len(low); i++ {
-			if v, ok := m[maphash.Bytes(ix.seed, low[i:i+n])]; ok {
-				return v, v
-			}
-		}
-	}
-	return "", ""
-}
-
-func onlyDigitRuns(b []byte) []string {
-	var runs []string
-	start := -1
-	for i := 0; i <= len(b); i++ {
-		if i < len(b) && '0' <= b[i] && b[i] <= '9' {
-			if start < 0 {
-				start = i
-			}
-			continue
-		}
-		if start >= 0 && i-start >= 10 {
-			runs = append(runs, string(b[start:i]))
-		}
-		start = -1
-	}
-	return runs
 }
 
 // dataFields splits a stream of backend messages into the fields that can
@@ -272,10 +131,10 @@ func dataFields(stream []byte) (fields [][]byte, kinds []string) {
 
 // findLeak returns a description of the first personal value found in the
 // data-bearing fields of stream, or "".
-func (ix *piiIndex) findLeak(stream []byte) string {
+func findLeak(ix *leakcheck.Index, stream []byte) string {
 	fields, kinds := dataFields(stream)
 	for i, f := range fields {
-		if v, frag := ix.findInField(f); v != "" {
+		if v, frag := ix.Find(f); v != "" {
 			return fmt.Sprintf("personal value %q (fragment %q) in %s %.200q", v, frag, kinds[i], f)
 		}
 	}
@@ -508,7 +367,7 @@ var strictDecision = rules.Decision{Allow: true, Revision: "test-strict",
 func TestLeakOracle(t *testing.T) {
 	pg, ds := requireDemo(t)
 	corpus := loadCorpus(t, "analyze/testdata/hostile.sql")
-	ix := newPIIIndex(ds, benignText(t, corpus))
+	ix := leakcheck.New(ds, benignText(t, corpus))
 	if len(corpus) < 150 {
 		t.Fatalf("hostile corpus has %d entries, want at least 150", len(corpus))
 	}
@@ -537,7 +396,7 @@ func TestLeakOracle(t *testing.T) {
 			if n > 0 {
 				refusedEntries[e.name] = true
 			}
-			if leak := ix.findLeak(rec.take()); leak != "" {
+			if leak := findLeak(ix, rec.take()); leak != "" {
 				leaks++
 				t.Errorf("LEAK [%s] %s (%s): %s", variant, e.name, e.vector, leak)
 			}
@@ -549,7 +408,7 @@ func TestLeakOracle(t *testing.T) {
 	// pgveil's own log output (at debug level) carries no personal data
 	// either, whatever the statements did.
 	logs := p.logs.String()
-	if v, frag := ix.findInField([]byte(logs)); v != "" {
+	if v, frag := ix.Find([]byte(logs)); v != "" {
 		t.Errorf("LEAK in pgveil's log: personal value %q (fragment %q)", v, frag)
 	}
 	t.Logf("pgveil logged %d lines, no personal value in them", strings.Count(logs, "\n"))
@@ -566,14 +425,14 @@ func TestLeakOracle(t *testing.T) {
 func TestLeakOracleDetects(t *testing.T) {
 	pg, ds := requireDemo(t)
 	corpus := loadCorpus(t, "analyze/testdata/hostile.sql")
-	ix := newPIIIndex(ds, benignText(t, corpus))
+	ix := leakcheck.New(ds, benignText(t, corpus))
 	p := maskingProxy(t, pg, fixedDecider{"analyst": revealAllDecision})
 	ctx := testCtx(t)
 	c, rec := recordingConn(ctx, t, demoDSN(p.addr, "analyst"))
 	flagged := map[string]bool{}
 	for _, e := range corpus {
 		runEntry(ctx, c, e, "simple")
-		if ix.findLeak(rec.take()) != "" {
+		if findLeak(ix, rec.take()) != "" {
 			flagged[e.name] = true
 		}
 	}
@@ -587,7 +446,7 @@ func TestLeakOracleDetects(t *testing.T) {
 		// temporary ones (an unmasked identity may create them).
 		fresh, frec := recordingConn(ctx, t, demoDSN(p.addr, "analyst"))
 		runEntry(ctx, fresh, e, "simple")
-		if ix.findLeak(frec.take()) == "" {
+		if findLeak(ix, frec.take()) == "" {
 			t.Errorf("unmasked %s was not flagged as a leak", must)
 		}
 	}
@@ -653,7 +512,7 @@ func TestScrubErrorsAndNotices(t *testing.T) {
 	pg, ds := requireDemo(t)
 	ctx := testCtx(t)
 	corpus := loadCorpus(t, "analyze/testdata/hostile.sql")
-	ix := newPIIIndex(ds, benignText(t, corpus))
+	ix := leakcheck.New(ds, benignText(t, corpus))
 	var email, name string
 	for _, p := range ds.Personal() {
 		if p.Table == "public.customers" && p.Column == "email" && email == "" {
@@ -701,7 +560,7 @@ func TestScrubErrorsAndNotices(t *testing.T) {
 	if !errors.As(err, &pe) || !strings.HasPrefix(pe.Code, "22") {
 		t.Errorf("want a data exception, got %v", err)
 	}
-	if leak := ix.findLeak(rec.take()); leak != "" {
+	if leak := findLeak(ix, rec.take()); leak != "" {
 		t.Errorf("LEAK: %s", leak)
 	}
 	// NOTIFY: a masked listener gets the notification without its payload.
@@ -717,7 +576,7 @@ func TestScrubErrorsAndNotices(t *testing.T) {
 	if err := l.WaitForNotification(wctx); err != nil {
 		t.Fatalf("no notification: %v", err)
 	}
-	if leak := ix.findLeak(lrec.take()); leak != "" {
+	if leak := findLeak(ix, lrec.take()); leak != "" {
 		t.Errorf("LEAK in notification: %s", leak)
 	}
 	// The same notification reaches a reveal-all identity intact.
@@ -746,7 +605,7 @@ func TestAnalyticRefusals(t *testing.T) {
 	if len(corpus) < 50 {
 		t.Fatalf("analytic set has %d queries, want at least 50", len(corpus))
 	}
-	ix := newPIIIndex(ds, benignText(t, corpus, loadCorpus(t, "analyze/testdata/hostile.sql")))
+	ix := leakcheck.New(ds, benignText(t, corpus, loadCorpus(t, "analyze/testdata/hostile.sql")))
 	p := maskingProxy(t, pg, fixedDecider{"analyst": strictDecision})
 	ctx := testCtx(t)
 	c, rec := recordingConn(ctx, t, demoDSN(p.addr, "analyst"))
@@ -755,7 +614,7 @@ func TestAnalyticRefusals(t *testing.T) {
 		if runEntry(ctx, c, e, "text") > 0 {
 			refused = append(refused, e.name)
 		}
-		if leak := ix.findLeak(rec.take()); leak != "" {
+		if leak := findLeak(ix, rec.take()); leak != "" {
 			t.Errorf("LEAK %s: %s", e.name, leak)
 		}
 	}

@@ -38,13 +38,22 @@ func (s *syncBuffer) String() string {
 // until the test ends. It returns the listen address and the log.
 func startServe(t *testing.T, cfgPath string, pg *pgtest.Server) (string, *syncBuffer) {
 	t.Helper()
+	addr, logs, _ := startServeLevel(t, cfgPath, pg, slog.LevelInfo)
+	return addr, logs
+}
+
+// startServeLevel is startServe with the log level, and a stop function that
+// shuts pgveil down (draining, flushing the audit trail) and may be called
+// before the test ends.
+func startServeLevel(t *testing.T, cfgPath string, pg *pgtest.Server, level slog.Level) (string, *syncBuffer, func()) {
+	t.Helper()
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.Listen, cfg.Upstream = "127.0.0.1:0", pg.Addr()
 	logs := &syncBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level}))
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
@@ -57,13 +66,17 @@ func startServe(t *testing.T, cfgPath string, pg *pgtest.Server) (string, *syncB
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not start")
 	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return addr, logs
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return addr, logs, stop
 }
 
 // TestServePolicyReload: a policy edited on disk takes effect for new
