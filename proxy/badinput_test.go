@@ -261,6 +261,72 @@ func TestUpstreamVanishesMidResult(t *testing.T) {
 	wg.Wait()
 }
 
+// TestUpstreamVanishesAfterReadyForQuery: Postgres answers a statement and
+// closes the connection in the same breath (its FIN arrives with the
+// ReadyForQuery). The pass-through relay waits after a ReadyForQuery
+// without reading again (frameReader.pump), so it may learn of the close
+// only at the next statement; that statement must then fail with 08006,
+// promptly, as it would against a direct connection.
+func TestUpstreamVanishesAfterReadyForQuery(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		be := pgproto3.NewBackend(c, c)
+		if _, err := be.ReceiveStartupMessage(); err != nil {
+			return
+		}
+		be.Send(&pgproto3.AuthenticationOk{})
+		be.Send(&pgproto3.ParameterStatus{Name: "standard_conforming_strings", Value: "on"})
+		be.Send(&pgproto3.ParameterStatus{Name: "client_encoding", Value: "UTF8"})
+		be.Send(&pgproto3.BackendKeyData{ProcessID: 1, SecretKey: []byte{1, 2, 3, 4}})
+		be.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
+		be.Flush()
+		if _, err := be.Receive(); err != nil {
+			return
+		}
+		be.Send(&pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{{Name: []byte("a"), DataTypeOID: 25, DataTypeSize: -1, TypeModifier: -1}}})
+		be.Send(&pgproto3.DataRow{Values: [][]byte{[]byte("x")}})
+		be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")})
+		be.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
+		be.Flush()
+		// Close at once: the FIN follows the ReadyForQuery closely.
+	}()
+	p := startProxy(t, &pgtest.Server{}, func(c *Config) { c.Upstream = ln.Addr().String() })
+	ctx := testCtx(t)
+	conn, err := pgx.Connect(ctx, dsn(p.addr, "anyone", "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var a string
+	if err := conn.QueryRow(ctx, "select a from t", pgx.QueryExecModeSimpleProtocol).Scan(&a); err != nil || a != "x" {
+		t.Fatalf("first statement: %q, %v", a, err)
+	}
+	wg.Wait()
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err = conn.Exec(qctx, "select 1", pgx.QueryExecModeSimpleProtocol)
+	var pe *pgconn.PgError
+	if qctx.Err() != nil {
+		t.Fatalf("the statement after the upstream closed hung: %v", err)
+	}
+	if err == nil || (errors.As(err, &pe) && pe.Code != codeConnectionFailure) {
+		t.Fatalf("err = %v, want SQLSTATE %s or a closed connection", err, codeConnectionFailure)
+	}
+	t.Logf("the next statement failed: %v", err)
+}
+
 // TestChannelBinding: SCRAM-SHA-256-PLUS cannot survive a TLS-terminating
 // hop. With TLS on both sides, a client that prefers channel binding gets a
 // clear error (never a hang); one that disables it connects; one that

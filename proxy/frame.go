@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 )
 
@@ -48,6 +49,11 @@ type frameReader struct {
 	start   int    // first unread byte
 	end     int    // one past the last read byte
 	maxBody int
+	// quietAfter lists the message types after which the peer sends nothing
+	// until it hears from us (for Postgres, ReadyForQuery; for a client, a
+	// Query or Sync); last is the type take returned last. See pump.
+	quietAfter string
+	last       byte
 	// big is a larger buffer borrowed from bigPool for a frame that does not
 	// fit buf; it is returned on the next call to next.
 	big *[]byte
@@ -86,6 +92,7 @@ func (fr *frameReader) next() (byte, []byte, error) {
 		return 0, nil, err
 	}
 	typ := fr.buf[fr.start]
+	fr.last = typ
 	l := int(binary.BigEndian.Uint32(fr.buf[fr.start+1:]))
 	if l < 4 || l > 1<<30 {
 		return typ, nil, errBadLength
@@ -114,6 +121,118 @@ func (fr *frameReader) next() (byte, []byte, error) {
 	}
 	fr.big = bp
 	return typ, body, nil
+}
+
+// take returns the next message if it is completely buffered, without
+// reading from the socket; ok is false when it is not. A frame that next
+// must handle (larger than the buffer, or with an invalid length) is never
+// returned by take: see needsNext.
+func (fr *frameReader) take() (typ byte, body []byte, ok bool) {
+	if fr.big != nil {
+		putBig(fr.big)
+		fr.big = nil
+	}
+	n := fr.end - fr.start
+	if n < headerLen {
+		return 0, nil, false
+	}
+	l := int(binary.BigEndian.Uint32(fr.buf[fr.start+1:]))
+	if l < 4 || n < 1+l || (fr.maxBody > 0 && l-4 > fr.maxBody) {
+		return 0, nil, false
+	}
+	typ = fr.buf[fr.start]
+	body = fr.buf[fr.start+headerLen : fr.start+1+l : fr.start+1+l]
+	fr.start += 1 + l
+	fr.last = typ
+	return typ, body, true
+}
+
+// quiet reports whether everything read has been consumed and the last
+// message is one after which the peer waits for us (quietAfter).
+func (fr *frameReader) quiet() bool {
+	return fr.start == fr.end && fr.last != 0 && strings.IndexByte(fr.quietAfter, fr.last) >= 0
+}
+
+// needsNext reports whether the buffered head of the next frame shows that
+// take can never return it: it does not fit the buffer, or its length is
+// invalid or over the limit. next handles such frames (or reports them).
+func (fr *frameReader) needsNext() bool {
+	if fr.end-fr.start < headerLen {
+		return false
+	}
+	l := int(binary.BigEndian.Uint32(fr.buf[fr.start+1:]))
+	return l < 4 || l > 1<<30 || (fr.maxBody > 0 && l-4 > fr.maxBody) || 1+l > len(fr.buf)
+}
+
+// readSpace returns the free tail of the buffer for the next read, first
+// moving the unconsumed bytes (a partial frame) to the front when the tail
+// has become short.
+func (fr *frameReader) readSpace() []byte {
+	if fr.start == fr.end {
+		fr.start, fr.end = 0, 0
+	} else if fr.start > 0 && len(fr.buf)-fr.end < len(fr.buf)/2 {
+		fr.end = copy(fr.buf, fr.buf[fr.start:fr.end])
+		fr.start = 0
+	}
+	return fr.buf[fr.end:]
+}
+
+// pumper is implemented by connections that can read in place of a
+// frameReader's loop, staying in one wait on the socket (rawTCP).
+type pumper interface {
+	// pump calls space for a buffer, reads into it and calls got with the
+	// byte count, until got returns stop or an error, or reading fails
+	// (io.EOF at the end of the stream). quiet (see frameReader.quiet)
+	// allows it to wait for the socket after a short read without first
+	// reading again.
+	pump(space func() []byte, got func(n int) (stop, quiet bool, err error)) error
+}
+
+// pump reads into the buffer and calls handle after every read (and once
+// first, for what is already buffered), until handle returns stop or an
+// error, or the connection fails. handle consumes the complete frames with
+// take; it returns stop when needsNext, so that the caller reads that frame
+// with next.
+//
+// Compared with a loop over next, pump lets a rawTCP skip the read that
+// would only report EAGAIN after a short read: one system call fewer per
+// statement for a pass-through session. It skips it only when the peer is
+// quiet (it waits for us; only Postgres after ReadyForQuery is taken to be):
+// a short read does not show that the peer's FIN arrived with the data, and
+// Postgres never closes right after ReadyForQuery unless its backend dies.
+// Even then the session ends at our next write to it, whose reset wakes the
+// wait (TestUpstreamVanishesAfterReadyForQuery).
+func (fr *frameReader) pump(handle func() (stop bool, err error)) error {
+	if stop, err := handle(); stop || err != nil {
+		return err
+	}
+	got := func(n int) (bool, bool, error) {
+		fr.end += n
+		stop, err := handle()
+		return stop, fr.quiet(), err
+	}
+	if p, ok := fr.r.(pumper); ok {
+		return fr.pumpEOF(p.pump(fr.readSpace, got))
+	}
+	for {
+		n, err := fr.r.Read(fr.readSpace())
+		if n > 0 {
+			if stop, _, herr := got(n); stop || herr != nil {
+				return herr
+			}
+		}
+		if err != nil {
+			return fr.pumpEOF(err)
+		}
+	}
+}
+
+// pumpEOF turns io.EOF inside a frame into io.ErrUnexpectedEOF, as next does.
+func (fr *frameReader) pumpEOF(err error) error {
+	if errors.Is(err, io.EOF) && fr.end > fr.start {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 // fill makes sure at least n bytes are buffered, compacting and reading as

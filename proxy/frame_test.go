@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 // msg builds one protocol message.
@@ -60,25 +62,121 @@ func TestFrameReader(t *testing.T) {
 	}
 }
 
+var frameErrorCases = []struct {
+	name  string
+	input []byte
+	max   int
+	want  error
+}{
+	{"length below 4", []byte{'Q', 0, 0, 0, 3}, 1024, errBadLength},
+	{"negative length", []byte{'Q', 0xff, 0xff, 0xff, 0xff}, 1024, errBadLength},
+	{"over limit", msg('Q', make([]byte, 2000)), 1024, ErrMessageTooLarge},
+	{"truncated header", []byte{'Q', 0, 0}, 1024, io.ErrUnexpectedEOF},
+	{"truncated body", msg('Q', []byte("abcdef"))[:8], 1024, io.ErrUnexpectedEOF},
+	{"truncated big body", msg('D', make([]byte, 5000))[:3000], 1 << 20, io.ErrUnexpectedEOF},
+	{"empty", nil, 1024, io.EOF},
+}
+
 func TestFrameReaderErrors(t *testing.T) {
-	tests := []struct {
-		name  string
-		input []byte
-		max   int
-		want  error
-	}{
-		{"length below 4", []byte{'Q', 0, 0, 0, 3}, 1024, errBadLength},
-		{"negative length", []byte{'Q', 0xff, 0xff, 0xff, 0xff}, 1024, errBadLength},
-		{"over limit", msg('Q', make([]byte, 2000)), 1024, ErrMessageTooLarge},
-		{"truncated header", []byte{'Q', 0, 0}, 1024, io.ErrUnexpectedEOF},
-		{"truncated body", msg('Q', []byte("abcdef"))[:8], 1024, io.ErrUnexpectedEOF},
-		{"truncated big body", msg('D', make([]byte, 5000))[:3000], 1 << 20, io.ErrUnexpectedEOF},
-		{"empty", nil, 1024, io.EOF},
-	}
-	for _, tt := range tests {
+	for _, tt := range frameErrorCases {
 		t.Run(tt.name, func(t *testing.T) {
 			fr := newFrameReader(bytes.NewReader(tt.input), 256, tt.max)
 			_, _, err := fr.next()
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+// pumpAll reads every frame of fr the way the pass-through relays do: take
+// inside pump, next for the frames pump stops at.
+func pumpAll(fr *frameReader) (typs []byte, bodies [][]byte, err error) {
+	handle := func() (bool, error) {
+		for {
+			typ, body, ok := fr.take()
+			if !ok {
+				break
+			}
+			typs, bodies = append(typs, typ), append(bodies, bytes.Clone(body))
+		}
+		return fr.needsNext(), nil
+	}
+	for {
+		if err := fr.pump(handle); err != nil {
+			return typs, bodies, err
+		}
+		typ, body, err := fr.next()
+		if err != nil {
+			return typs, bodies, err
+		}
+		typs, bodies = append(typs, typ), append(bodies, bytes.Clone(body))
+	}
+}
+
+// TestFramePump: pump and take return the same frames and errors as next,
+// whatever the read sizes, over a plain reader and over a rawTCP socket.
+func TestFramePump(t *testing.T) {
+	big := bytes.Repeat([]byte("x"), 100_000)
+	frames := [][]byte{msg('Q', []byte("select 1\x00")), msg('S'), msg('D', big), msg('Z', []byte("I")), msg('X')}
+	stream := bytes.Join(frames, nil)
+	check := func(t *testing.T, fr *frameReader) {
+		t.Helper()
+		typs, bodies, err := pumpAll(fr)
+		if !errors.Is(err, io.EOF) {
+			t.Fatalf("err = %v, want EOF", err)
+		}
+		if string(typs) != "QSDZX" {
+			t.Fatalf("types %q, want QSDZX", typs)
+		}
+		for i, f := range frames {
+			if !bytes.Equal(bodies[i], f[5:]) {
+				t.Fatalf("frame %d: body of %d bytes differs", i, len(bodies[i]))
+			}
+		}
+	}
+	for name, wrap := range map[string]func(io.Reader) io.Reader{
+		"whole":   func(r io.Reader) io.Reader { return r },
+		"onebyte": iotest.OneByteReader,
+		"half":    iotest.HalfReader,
+	} {
+		t.Run(name, func(t *testing.T) { check(t, newFrameReader(wrap(bytes.NewReader(stream)), 64, 1<<20)) })
+	}
+	t.Run("rawTCP", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			// Frames in pieces, with pauses, so that reads end
+			// mid-frame and after quiet frames.
+			for i := 0; i < len(stream); i += 7000 {
+				c.Write(stream[i:min(i+7000, len(stream))])
+				time.Sleep(time.Millisecond)
+			}
+		}()
+		c, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		rc := newRawTCP(c)
+		if _, ok := rc.(pumper); !ok {
+			t.Skip("no rawTCP on this platform")
+		}
+		fr := newFrameReader(rc, 1024, 1<<20)
+		fr.quietAfter = "QSZ"
+		check(t, fr)
+	})
+	for _, tt := range frameErrorCases {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := pumpAll(newFrameReader(bytes.NewReader(tt.input), 256, tt.max))
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}

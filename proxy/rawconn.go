@@ -40,6 +40,12 @@ type rawTCP struct {
 	// poller's ready flag before calling us, so an edge that arrived before
 	// the call would be lost.
 
+	// pump's state (see pump).
+	pspace func() []byte
+	pgot   func(int) (bool, bool, error)
+	perr   error
+	pumpFn func(uintptr) bool
+
 	wbuf    []byte
 	wn      int
 	werr    syscall.Errno
@@ -59,6 +65,7 @@ func newRawTCP(c net.Conn) net.Conn {
 	r := &rawTCP{TCPConn: tc, rc: rc}
 	r.readFn = r.doRead
 	r.writeFn = r.doWrite
+	r.pumpFn = r.doPump
 	return r
 }
 
@@ -131,4 +138,54 @@ func (c *rawTCP) Write(p []byte) (int, error) {
 		return n, &net.OpError{Op: "write", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 	}
 	return n, nil
+}
+
+// pump implements pumper: it reads inside a single RawConn.Read call, handing
+// each read to got, and waits in the poller between reads.
+//
+// Staying inside one RawConn.Read is what makes a short read enough when got
+// reports the peer quiet: the poller's ready flag is cleared only when
+// RawConn.Read begins, so data that arrives after our last read(2) sets it
+// and ends the wait at once, and a read that returned less than the
+// buffer's size means the socket held no more data (a FIN that came with
+// it is the exception frameReader.pump explains). A loop over Read cannot
+// skip the read that reports EAGAIN, because each Read call begins by
+// clearing the flag (see Read's note above).
+func (c *rawTCP) pump(space func() []byte, got func(int) (bool, bool, error)) error {
+	c.pspace, c.pgot, c.perr = space, got, nil
+	err := c.rc.Read(c.pumpFn)
+	c.pspace, c.pgot = nil, nil
+	if err != nil {
+		return &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+	}
+	return c.perr
+}
+
+func (c *rawTCP) doPump(fd uintptr) bool {
+	for {
+		p := c.pspace()
+		n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)))
+		switch e {
+		case 0:
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		default:
+			c.perr = &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: e}
+			return true
+		}
+		if n == 0 {
+			c.perr = io.EOF
+			return true
+		}
+		stop, quiet, err := c.pgot(int(n))
+		if stop || err != nil {
+			c.perr = err
+			return true
+		}
+		if quiet && int(n) < len(p) {
+			return false // the socket is drained: wait for the next edge
+		}
+	}
 }

@@ -38,115 +38,187 @@ func (ss *session) relay(ctx context.Context) {
 // clientToServer forwards client messages upstream. It returns when the
 // client terminates or disconnects, on a protocol error, or when the session
 // is killed.
+//
+// Both pass-through relays read with frameReader.pump: each read's complete
+// frames are handled in place, and the output is flushed before waiting for
+// more input. A frame that does not fit the read buffer (or has a bad
+// length) stops the pump and is read with next.
 func (ss *session) clientToServer() error {
 	cr, uw := ss.cr, ss.uw
 	idle := ss.cfg.IdleTimeout
+	var done bool
+	var ferr error
+	handle := func() (bool, error) {
+		for {
+			typ, body, ok := cr.take()
+			if !ok {
+				break
+			}
+			if done, ferr = ss.clientFrame(typ, body); done || ferr != nil {
+				return true, nil
+			}
+		}
+		if cr.needsNext() {
+			return true, nil
+		}
+		// Nothing complete is buffered: flush before waiting.
+		if ferr = uw.flush(); ferr != nil {
+			return true, nil
+		}
+		if idle > 0 {
+			if ss.inflight.Load() == 0 {
+				ss.client.SetReadDeadline(time.Now().Add(idle))
+			} else {
+				ss.client.SetReadDeadline(time.Time{})
+			}
+		}
+		return false, nil
+	}
 	for {
-		if !cr.hasFrame() {
-			if err := uw.flush(); err != nil {
-				return err
-			}
-			if idle > 0 {
-				if ss.inflight.Load() == 0 {
-					ss.client.SetReadDeadline(time.Now().Add(idle))
-				} else {
-					ss.client.SetReadDeadline(time.Time{})
+		err := cr.pump(handle)
+		if done || ferr != nil {
+			return ferr
+		}
+		if err == nil {
+			// A frame for next: too large for the buffer, or malformed.
+			var typ byte
+			var body []byte
+			typ, body, err = cr.next()
+			if err == nil {
+				if done, ferr = ss.clientFrame(typ, body); done || ferr != nil {
+					return ferr
 				}
+				continue
 			}
 		}
-		typ, body, err := cr.next()
-		if err != nil {
-			if errors.Is(err, ErrMessageTooLarge) || errors.Is(err, errBadLength) {
-				ss.replyFatalFromClientSide(&ProtocolError{Code: codeProtocolViolation, Msg: "invalid message length", Fatal: true})
-				return err
-			}
-			if idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) && ss.inflight.Load() == 0 && !ss.draining.Load() {
-				ss.replyFatalFromClientSide(&ProtocolError{Code: codeIdleTimeout, Msg: "terminating connection due to idle-session timeout", Fatal: true})
-				return nil
-			}
+		if errors.Is(err, ErrMessageTooLarge) || errors.Is(err, errBadLength) {
+			ss.replyFatalFromClientSide(&ProtocolError{Code: codeProtocolViolation, Msg: "invalid message length", Fatal: true})
 			return err
 		}
-		switch typ {
-		case 'Q', 'S', 'F':
-			ss.inflight.Add(1)
-		case 'P', 'B', 'E', 'D', 'C', 'H', 'd', 'c', 'f':
-		case 'X':
-			uw.appendFrame(typ, body)
-			uw.flush()
+		if idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) && ss.inflight.Load() == 0 && !ss.draining.Load() {
+			ss.replyFatalFromClientSide(&ProtocolError{Code: codeIdleTimeout, Msg: "terminating connection due to idle-session timeout", Fatal: true})
 			return nil
-		default:
-			ss.replyFatalFromClientSide(&ProtocolError{Code: codeProtocolViolation, Msg: fmt.Sprintf("invalid frontend message type %d", typ), Fatal: true})
-			return fmt.Errorf("invalid frontend message type %d", typ)
 		}
-		if err := uw.appendFrame(typ, body); err != nil {
-			return err
-		}
-		if uw.full() {
-			if err := uw.flush(); err != nil {
-				return err
-			}
+		return err
+	}
+}
+
+// clientFrame forwards one client message; done reports a Terminate.
+func (ss *session) clientFrame(typ byte, body []byte) (done bool, err error) {
+	uw := ss.uw
+	switch typ {
+	case 'Q', 'S', 'F':
+		ss.inflight.Add(1)
+	case 'P', 'B', 'E', 'D', 'C', 'H', 'd', 'c', 'f':
+	case 'X':
+		uw.appendFrame(typ, body)
+		uw.flush()
+		return true, nil
+	default:
+		ss.replyFatalFromClientSide(&ProtocolError{Code: codeProtocolViolation, Msg: fmt.Sprintf("invalid frontend message type %d", typ), Fatal: true})
+		return true, fmt.Errorf("invalid frontend message type %d", typ)
+	}
+	if err := uw.appendFrame(typ, body); err != nil {
+		return true, err
+	}
+	if uw.full() {
+		if err := uw.flush(); err != nil {
+			return true, err
 		}
 	}
+	return false, nil
 }
 
 // serverToClient forwards upstream messages to the client. It returns when
 // the upstream closes, the client cannot be written, or the session drains
 // or is killed.
 func (ss *session) serverToClient() error {
-	ur, cw := ss.ur, ss.cw
-	for {
-		if !ur.hasFrame() {
-			if err := ss.flushClient(); err != nil {
-				return err
+	ur := ss.ur
+	var done bool
+	var ferr error
+	handle := func() (bool, error) {
+		for {
+			typ, body, ok := ur.take()
+			if !ok {
+				break
+			}
+			if done, ferr = ss.serverFrame(typ, body); done || ferr != nil {
+				return true, nil
 			}
 		}
-		typ, body, err := ur.next()
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) && ss.draining.Load() {
-				if ss.inflight.Load() == 0 {
-					ss.replyFatal(&ProtocolError{Code: codeAdminShutdown, Msg: "terminating connection because pgveil is shutting down", Fatal: true})
-					return nil
+		if ur.needsNext() {
+			return true, nil
+		}
+		ferr = ss.flushClient()
+		return ferr != nil, nil
+	}
+	for {
+		err := ur.pump(handle)
+		if done || ferr != nil {
+			return ferr
+		}
+		if err == nil {
+			var typ byte
+			var body []byte
+			typ, body, err = ur.next()
+			if err == nil {
+				if done, ferr = ss.serverFrame(typ, body); done || ferr != nil {
+					return ferr
 				}
-				ss.up.SetReadDeadline(time.Time{})
 				continue
 			}
-			return ss.endUpstreamLost(err)
 		}
-		switch typ {
-		case 'Z':
-			if ss.inflight.Add(-1) <= 0 && ss.cfg.IdleTimeout > 0 {
-				// The client relay may be blocked in a read that started
-				// while this statement ran; arm its idle timer now.
-				ss.client.SetReadDeadline(time.Now().Add(ss.cfg.IdleTimeout))
-			}
-			if err := cw.appendFrame(typ, body); err != nil {
-				return err
-			}
-			if ss.draining.Load() && ss.inflight.Load() <= 0 {
+		if errors.Is(err, os.ErrDeadlineExceeded) && ss.draining.Load() {
+			if ss.inflight.Load() == 0 {
 				ss.replyFatal(&ProtocolError{Code: codeAdminShutdown, Msg: "terminating connection because pgveil is shutting down", Fatal: true})
 				return nil
 			}
-			if !ur.hasFrame() {
-				if err := ss.flushClient(); err != nil {
-					return err
-				}
-				cw.trim()
-			}
+			ss.up.SetReadDeadline(time.Time{})
 			continue
-		case 'E':
-			if isFatal(body) {
-				ss.fatalSent.Store(true)
-			}
+		}
+		return ss.endUpstreamLost(err)
+	}
+}
+
+// serverFrame forwards one upstream message; done reports that the session
+// ends (drained).
+func (ss *session) serverFrame(typ byte, body []byte) (done bool, err error) {
+	ur, cw := ss.ur, ss.cw
+	switch typ {
+	case 'Z':
+		if ss.inflight.Add(-1) <= 0 && ss.cfg.IdleTimeout > 0 {
+			// The client relay may be blocked in a read that started
+			// while this statement ran; arm its idle timer now.
+			ss.client.SetReadDeadline(time.Now().Add(ss.cfg.IdleTimeout))
 		}
 		if err := cw.appendFrame(typ, body); err != nil {
-			return err
+			return true, err
 		}
-		if cw.full() {
+		if ss.draining.Load() && ss.inflight.Load() <= 0 {
+			ss.replyFatal(&ProtocolError{Code: codeAdminShutdown, Msg: "terminating connection because pgveil is shutting down", Fatal: true})
+			return true, nil
+		}
+		if !ur.hasFrame() {
 			if err := ss.flushClient(); err != nil {
-				return err
+				return true, err
 			}
+			cw.trim()
+		}
+		return false, nil
+	case 'E':
+		if isFatal(body) {
+			ss.fatalSent.Store(true)
 		}
 	}
+	if err := cw.appendFrame(typ, body); err != nil {
+		return true, err
+	}
+	if cw.full() {
+		if err := ss.flushClient(); err != nil {
+			return true, err
+		}
+	}
+	return false, nil
 }
 
 func (ss *session) flushClient() error {

@@ -142,6 +142,10 @@ func (ss *session) serve(ctx context.Context) {
 	ss.cw = newFrameWriter(ss.client, ss.cfg.FlushThreshold)
 	ss.ur = newFrameReader(ss.up, 0, ss.cfg.MaxMessageBytes)
 	ss.uw = newFrameWriter(ss.up, ss.cfg.FlushThreshold)
+	// Postgres waits for the next statement after ReadyForQuery. Clients
+	// get no quiet message type: one may half-close its socket after a
+	// query and keep reading the answer, and its FIN must not go unseen.
+	ss.ur.quietAfter = "Z"
 	defer ss.cr.release()
 	defer ss.ur.release()
 
