@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -208,18 +207,19 @@ func TestUpstreamDown(t *testing.T) {
 	}
 }
 
-// TestUpstreamVanishesMidResult: a fake upstream that dies half-way through
-// a result. The client must get FATAL 08006 and the session must end.
-func TestUpstreamVanishesMidResult(t *testing.T) {
+// fakeUpstream is a one-connection fake Postgres: it accepts, lets the
+// proxy start up without authentication, reads one message and calls
+// answer, then closes the connection. wait returns when it has closed.
+func fakeUpstream(t *testing.T, answer func(be *pgproto3.Backend)) (addr string, wait func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	var wg sync.WaitGroup
-	wg.Add(1)
+	t.Cleanup(func() { ln.Close() })
+	done := make(chan struct{})
 	go func() {
-		defer wg.Done()
+		defer close(done)
 		c, err := ln.Accept()
 		if err != nil {
 			return
@@ -238,13 +238,22 @@ func TestUpstreamVanishesMidResult(t *testing.T) {
 		if _, err := be.Receive(); err != nil {
 			return
 		}
+		answer(be)
+	}()
+	return ln.Addr().String(), func() { <-done }
+}
+
+// TestUpstreamVanishesMidResult: a fake upstream that dies half-way through
+// a result. The client must get FATAL 08006 and the session must end.
+func TestUpstreamVanishesMidResult(t *testing.T) {
+	addr, wait := fakeUpstream(t, func(be *pgproto3.Backend) {
 		be.Send(&pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{{Name: []byte("a"), DataTypeOID: 25, DataTypeSize: -1, TypeModifier: -1}}})
 		for range 10 {
 			be.Send(&pgproto3.DataRow{Values: [][]byte{[]byte("x")}})
 		}
 		be.Flush()
-	}()
-	p := startProxy(t, &pgtest.Server{}, func(c *Config) { c.Upstream = ln.Addr().String() })
+	})
+	p := startProxy(t, &pgtest.Server{}, func(c *Config) { c.Upstream = addr })
 	ctx := testCtx(t)
 	conn, err := pgx.Connect(ctx, dsn(p.addr, "anyone", "postgres"))
 	if err != nil {
@@ -258,7 +267,7 @@ func TestUpstreamVanishesMidResult(t *testing.T) {
 	if err := rows.Err(); !errors.As(err, &pe) || pe.Code != codeConnectionFailure {
 		t.Fatalf("err = %v, want SQLSTATE %s", err, codeConnectionFailure)
 	}
-	wg.Wait()
+	wait()
 }
 
 // TestUpstreamVanishesAfterReadyForQuery: Postgres answers a statement and
@@ -268,41 +277,15 @@ func TestUpstreamVanishesMidResult(t *testing.T) {
 // only at the next statement; that statement must then fail with 08006,
 // promptly, as it would against a direct connection.
 func TestUpstreamVanishesAfterReadyForQuery(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		be := pgproto3.NewBackend(c, c)
-		if _, err := be.ReceiveStartupMessage(); err != nil {
-			return
-		}
-		be.Send(&pgproto3.AuthenticationOk{})
-		be.Send(&pgproto3.ParameterStatus{Name: "standard_conforming_strings", Value: "on"})
-		be.Send(&pgproto3.ParameterStatus{Name: "client_encoding", Value: "UTF8"})
-		be.Send(&pgproto3.BackendKeyData{ProcessID: 1, SecretKey: []byte{1, 2, 3, 4}})
-		be.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
-		be.Flush()
-		if _, err := be.Receive(); err != nil {
-			return
-		}
+	addr, wait := fakeUpstream(t, func(be *pgproto3.Backend) {
 		be.Send(&pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{{Name: []byte("a"), DataTypeOID: 25, DataTypeSize: -1, TypeModifier: -1}}})
 		be.Send(&pgproto3.DataRow{Values: [][]byte{[]byte("x")}})
 		be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")})
 		be.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
 		be.Flush()
 		// Close at once: the FIN follows the ReadyForQuery closely.
-	}()
-	p := startProxy(t, &pgtest.Server{}, func(c *Config) { c.Upstream = ln.Addr().String() })
+	})
+	p := startProxy(t, &pgtest.Server{}, func(c *Config) { c.Upstream = addr })
 	ctx := testCtx(t)
 	conn, err := pgx.Connect(ctx, dsn(p.addr, "anyone", "postgres"))
 	if err != nil {
@@ -313,7 +296,7 @@ func TestUpstreamVanishesAfterReadyForQuery(t *testing.T) {
 	if err := conn.QueryRow(ctx, "select a from t", pgx.QueryExecModeSimpleProtocol).Scan(&a); err != nil || a != "x" {
 		t.Fatalf("first statement: %q, %v", a, err)
 	}
-	wg.Wait()
+	wait()
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	_, err = conn.Exec(qctx, "select 1", pgx.QueryExecModeSimpleProtocol)

@@ -227,6 +227,53 @@ func (fr *frameReader) pump(handle func() (stop bool, err error)) error {
 	}
 }
 
+// relayFrames hands every frame read from fr to frame, reading with pump
+// (and with next for the frames pump stops at), and calls beforeWait when no
+// complete frame is left in the buffer, before it waits for more. It returns
+// ended with frame's or beforeWait's error (nil after a clean end) when
+// either reports done or fails, and otherwise the error that ended reading.
+func (fr *frameReader) relayFrames(frame func(typ byte, body []byte) (done bool, err error), beforeWait func() error) (ended bool, err error) {
+	var ferr error
+	handle := func() (bool, error) {
+		for {
+			typ, body, ok := fr.take()
+			if !ok {
+				break
+			}
+			if done, err := frame(typ, body); done || err != nil {
+				ended, ferr = true, err
+				return true, nil
+			}
+		}
+		if fr.needsNext() {
+			return true, nil
+		}
+		if err := beforeWait(); err != nil {
+			ended, ferr = true, err
+			return true, nil
+		}
+		return false, nil
+	}
+	for {
+		rerr := fr.pump(handle)
+		if ended {
+			return true, ferr
+		}
+		if rerr != nil {
+			return false, rerr
+		}
+		// A frame pump leaves to next: too large for the buffer, or
+		// malformed (next reports it).
+		typ, body, rerr := fr.next()
+		if rerr != nil {
+			return false, rerr
+		}
+		if done, err := frame(typ, body); done || err != nil {
+			return true, err
+		}
+	}
+}
+
 // pumpEOF turns io.EOF inside a frame into io.ErrUnexpectedEOF, as next does.
 func (fr *frameReader) pumpEOF(err error) error {
 	if errors.Is(err, io.EOF) && fr.end > fr.start {

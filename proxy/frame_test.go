@@ -89,29 +89,15 @@ func TestFrameReaderErrors(t *testing.T) {
 	}
 }
 
-// pumpAll reads every frame of fr the way the pass-through relays do: take
-// inside pump, next for the frames pump stops at.
+// pumpAll reads every frame of fr the way the pass-through relays do
+// (relayFrames).
 func pumpAll(fr *frameReader) (typs []byte, bodies [][]byte, err error) {
-	handle := func() (bool, error) {
-		for {
-			typ, body, ok := fr.take()
-			if !ok {
-				break
-			}
-			typs, bodies = append(typs, typ), append(bodies, bytes.Clone(body))
-		}
-		return fr.needsNext(), nil
-	}
-	for {
-		if err := fr.pump(handle); err != nil {
-			return typs, bodies, err
-		}
-		typ, body, err := fr.next()
-		if err != nil {
-			return typs, bodies, err
-		}
+	frame := func(typ byte, body []byte) (bool, error) {
 		typs, bodies = append(typs, typ), append(bodies, bytes.Clone(body))
+		return false, nil
 	}
+	_, err = fr.relayFrames(frame, func() error { return nil })
+	return typs, bodies, err
 }
 
 // TestFramePump: pump and take return the same frames and errors as next,

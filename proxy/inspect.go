@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -68,31 +67,15 @@ func (ss *session) push(p pending) { ss.pend <- p }
 func (ss *session) clientToServerInspect() error {
 	cr, uw := ss.cr, ss.uw
 	in := ss.in
-	idle := ss.cfg.IdleTimeout
 	for {
 		if !cr.hasFrame() {
-			if err := uw.flush(); err != nil {
+			if err := ss.beforeClientWait(); err != nil {
 				return err
-			}
-			if idle > 0 {
-				if ss.inflight.Load() == 0 {
-					ss.client.SetReadDeadline(time.Now().Add(idle))
-				} else {
-					ss.client.SetReadDeadline(time.Time{})
-				}
 			}
 		}
 		typ, body, err := cr.next()
 		if err != nil {
-			if errors.Is(err, ErrMessageTooLarge) || errors.Is(err, errBadLength) {
-				ss.replyFatalFromClientSide(&ProtocolError{Code: codeProtocolViolation, Msg: "invalid message length", Fatal: true})
-				return err
-			}
-			if idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) && ss.inflight.Load() == 0 && !ss.draining.Load() {
-				ss.replyFatalFromClientSide(&ProtocolError{Code: codeIdleTimeout, Msg: "terminating connection due to idle-session timeout", Fatal: true})
-				return nil
-			}
-			return err
+			return ss.clientReadFailed(err)
 		}
 		if in.discarding {
 			switch typ {

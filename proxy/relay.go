@@ -39,68 +39,45 @@ func (ss *session) relay(ctx context.Context) {
 // client terminates or disconnects, on a protocol error, or when the session
 // is killed.
 //
-// Both pass-through relays read with frameReader.pump: each read's complete
-// frames are handled in place, and the output is flushed before waiting for
-// more input. A frame that does not fit the read buffer (or has a bad
-// length) stops the pump and is read with next.
+// Both pass-through relays read with frameReader.relayFrames: each read's
+// complete frames are handled in place, and the output is flushed before
+// waiting for more input.
 func (ss *session) clientToServer() error {
-	cr, uw := ss.cr, ss.uw
-	idle := ss.cfg.IdleTimeout
-	var done bool
-	var ferr error
-	handle := func() (bool, error) {
-		for {
-			typ, body, ok := cr.take()
-			if !ok {
-				break
-			}
-			if done, ferr = ss.clientFrame(typ, body); done || ferr != nil {
-				return true, nil
-			}
-		}
-		if cr.needsNext() {
-			return true, nil
-		}
-		// Nothing complete is buffered: flush before waiting.
-		if ferr = uw.flush(); ferr != nil {
-			return true, nil
-		}
-		if idle > 0 {
-			if ss.inflight.Load() == 0 {
-				ss.client.SetReadDeadline(time.Now().Add(idle))
-			} else {
-				ss.client.SetReadDeadline(time.Time{})
-			}
-		}
-		return false, nil
-	}
-	for {
-		err := cr.pump(handle)
-		if done || ferr != nil {
-			return ferr
-		}
-		if err == nil {
-			// A frame for next: too large for the buffer, or malformed.
-			var typ byte
-			var body []byte
-			typ, body, err = cr.next()
-			if err == nil {
-				if done, ferr = ss.clientFrame(typ, body); done || ferr != nil {
-					return ferr
-				}
-				continue
-			}
-		}
-		if errors.Is(err, ErrMessageTooLarge) || errors.Is(err, errBadLength) {
-			ss.replyFatalFromClientSide(&ProtocolError{Code: codeProtocolViolation, Msg: "invalid message length", Fatal: true})
-			return err
-		}
-		if idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) && ss.inflight.Load() == 0 && !ss.draining.Load() {
-			ss.replyFatalFromClientSide(&ProtocolError{Code: codeIdleTimeout, Msg: "terminating connection due to idle-session timeout", Fatal: true})
-			return nil
-		}
+	ended, err := ss.cr.relayFrames(ss.clientFrame, ss.beforeClientWait)
+	if ended {
 		return err
 	}
+	return ss.clientReadFailed(err)
+}
+
+// beforeClientWait runs before the client relay waits for the client: it
+// flushes what goes upstream and arms the idle timer when no statement runs.
+func (ss *session) beforeClientWait() error {
+	if err := ss.uw.flush(); err != nil {
+		return err
+	}
+	if idle := ss.cfg.IdleTimeout; idle > 0 {
+		if ss.inflight.Load() == 0 {
+			ss.client.SetReadDeadline(time.Now().Add(idle))
+		} else {
+			ss.client.SetReadDeadline(time.Time{})
+		}
+	}
+	return nil
+}
+
+// clientReadFailed answers a failed read from the client (a bad frame
+// length, the idle timeout) and returns what the client relay returns.
+func (ss *session) clientReadFailed(err error) error {
+	if errors.Is(err, ErrMessageTooLarge) || errors.Is(err, errBadLength) {
+		ss.replyFatalFromClientSide(&ProtocolError{Code: codeProtocolViolation, Msg: "invalid message length", Fatal: true})
+		return err
+	}
+	if ss.cfg.IdleTimeout > 0 && errors.Is(err, os.ErrDeadlineExceeded) && ss.inflight.Load() == 0 && !ss.draining.Load() {
+		ss.replyFatalFromClientSide(&ProtocolError{Code: codeIdleTimeout, Msg: "terminating connection due to idle-session timeout", Fatal: true})
+		return nil
+	}
+	return err
 }
 
 // clientFrame forwards one client message; done reports a Terminate.
@@ -133,40 +110,10 @@ func (ss *session) clientFrame(typ byte, body []byte) (done bool, err error) {
 // the upstream closes, the client cannot be written, or the session drains
 // or is killed.
 func (ss *session) serverToClient() error {
-	ur := ss.ur
-	var done bool
-	var ferr error
-	handle := func() (bool, error) {
-		for {
-			typ, body, ok := ur.take()
-			if !ok {
-				break
-			}
-			if done, ferr = ss.serverFrame(typ, body); done || ferr != nil {
-				return true, nil
-			}
-		}
-		if ur.needsNext() {
-			return true, nil
-		}
-		ferr = ss.flushClient()
-		return ferr != nil, nil
-	}
 	for {
-		err := ur.pump(handle)
-		if done || ferr != nil {
-			return ferr
-		}
-		if err == nil {
-			var typ byte
-			var body []byte
-			typ, body, err = ur.next()
-			if err == nil {
-				if done, ferr = ss.serverFrame(typ, body); done || ferr != nil {
-					return ferr
-				}
-				continue
-			}
+		ended, err := ss.ur.relayFrames(ss.serverFrame, ss.flushClient)
+		if ended {
+			return err
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) && ss.draining.Load() {
 			if ss.inflight.Load() == 0 {
