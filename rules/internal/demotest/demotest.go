@@ -25,6 +25,10 @@ import (
 // data work on a copy (DB).
 const Template = "demo_template"
 
+// BatchOptions sizes a dataset for the GDPR job tests (retention, subject):
+// big enough for many batches, small enough to copy in a blink.
+var BatchOptions = demo.Options{Customers: 300, Messages: 3000, Tickets: 300, LoginEvents: 1500, Invoices: 400, Products: 20}
+
 // Main runs the tests of m against a throwaway Postgres whose Template
 // database holds the demo dataset generated with opts, checks for leaked
 // goroutines, and returns the exit code for os.Exit.
