@@ -49,6 +49,13 @@ type inspector struct {
 	// discarding is set after a refusal in the extended protocol: client
 	// messages are dropped up to the next Sync.
 	discarding bool
+	// readySent counts the Query, Sync and FunctionCall messages forwarded
+	// (each answered by one ReadyForQuery; session.readySeen counts those).
+	// encodingChange is the readySent number whose ReadyForQuery follows
+	// the last statement that may have changed client_encoding: until it
+	// arrives, pgveil does not know how Postgres reads non-ASCII text.
+	readySent      int64
+	encodingChange int64
 }
 
 func newInspector() *inspector {
@@ -57,6 +64,80 @@ func newInspector() *inspector {
 		portals:  make(map[string]*portal),
 		cursors:  make(map[string]*rules.Statement),
 	}
+}
+
+// expectReady records a forwarded message that Postgres answers with
+// ReadyForQuery (Query, Sync, FunctionCall).
+func (ss *session) expectReady() {
+	ss.inflight.Add(1)
+	ss.in.readySent++
+}
+
+// mayChangeEncoding records that a statement forwarded now may change
+// client_encoding; its effect is known with the next ReadyForQuery.
+func (ss *session) mayChangeEncoding() {
+	ss.in.encodingChange = ss.in.readySent + 1
+}
+
+// encodingHazard says why pgveil cannot be sure that Postgres reads text
+// as the analyzer does, or returns "". Postgres converts statement text
+// from client_encoding before parsing it. In SJIS, BIG5, GBK, UHC, GB18030
+// and JOHAB the second byte of a character can be a backslash (or another
+// ASCII byte), so text that pgveil reads as UTF-8 may have a literal end
+// elsewhere for Postgres: the rest could read personal data. ASCII text
+// reads the same in every encoding. A pipelined statement can change the
+// encoding before the server reports it (ParameterStatus, then
+// ReadyForQuery), so until that report arrives the encoding is unknown.
+func (ss *session) encodingHazard(text string) string {
+	if isASCII(text) {
+		return ""
+	}
+	if ss.readySeen.Load() < ss.in.encodingChange {
+		return "it has non-ASCII characters and a statement before it may change client_encoding; send it after that statement's result"
+	}
+	if ss.encodingUnsafe.Load() {
+		return "it has non-ASCII characters and the session's client_encoding can hide quotes and backslashes inside them; use client_encoding UTF8"
+	}
+	return ""
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// unreadable stands in for a statement whose text pgveil cannot read as
+// Postgres will (see encodingHazard).
+func unreadable(reason string) []*rules.Statement {
+	return []*rules.Statement{{Kind: rules.KindUnknown, Summary: "UNKNOWN", Opaque: true, OpaqueReason: reason, Returns: true}}
+}
+
+// analyze analyzes a Query or Parse text, or stands in for one it cannot
+// read; it records a statement that may change client_encoding.
+func (ss *session) analyze(text string) []*rules.Statement {
+	var stmts []*rules.Statement
+	if reason := ss.encodingHazard(text); reason != "" {
+		stmts = unreadable(reason)
+	} else {
+		stmts, _ = ss.cfg.Analyzer.Analyze(context.Background(), text)
+	}
+	for _, st := range stmts {
+		if st.ChangesEncoding || (st.Kind == rules.KindExecute && ss.executesEncodingChange(st)) {
+			ss.mayChangeEncoding()
+		}
+	}
+	return stmts
+}
+
+// executesEncodingChange reports whether SQL EXECUTE runs a prepared
+// statement that may change client_encoding (or an unknown one).
+func (ss *session) executesEncodingChange(st *rules.Statement) bool {
+	ps := ss.in.prepared[st.Prepared]
+	return ps == nil || ps.st == nil || ps.st.ChangesEncoding
 }
 
 // push hands an expected response to the server relay. It blocks when the
@@ -81,7 +162,7 @@ func (ss *session) clientToServerInspect() error {
 			switch typ {
 			case 'S':
 				in.discarding = false
-				ss.inflight.Add(1)
+				ss.expectReady()
 				ss.push(pending{kind: pendSync})
 				uw.appendFrame(typ, body)
 			case 'H':
@@ -107,7 +188,7 @@ func (ss *session) clientToServerInspect() error {
 		case 'C':
 			err = ss.onClose(body)
 		case 'S':
-			ss.inflight.Add(1)
+			ss.expectReady()
 			ss.push(pending{kind: pendSync})
 			uw.appendFrame(typ, body)
 		case 'F':
@@ -149,7 +230,7 @@ func (ss *session) onQuery(body []byte) error {
 		return malformed("Query")
 	}
 	now := time.Now()
-	stmts, _ := ss.cfg.Analyzer.Analyze(context.Background(), text)
+	stmts := ss.analyze(text)
 	q := &queryExec{stmts: make([]*execution, 0, len(stmts))}
 	var filters map[string]string
 	for _, st := range stmts {
@@ -178,7 +259,7 @@ func (ss *session) onQuery(body []byte) error {
 	for _, st := range stmts {
 		ss.applySideEffects(st, text)
 	}
-	ss.inflight.Add(1)
+	ss.expectReady()
 	ss.push(pending{kind: pendQuery, query: q})
 	ss.uw.appendFrame('Q', body)
 	return nil
@@ -194,7 +275,7 @@ func (ss *session) onParse(body []byte) error {
 		return malformed("Parse")
 	}
 	now := time.Now()
-	stmts, _ := ss.cfg.Analyzer.Analyze(context.Background(), text)
+	stmts := ss.analyze(text)
 	var st *rules.Statement
 	switch len(stmts) {
 	case 1:
@@ -255,6 +336,9 @@ func (ss *session) onBind(body []byte) error {
 	}
 	in := ss.in
 	ps := in.prepared[stmtName]
+	if ps == nil || ps.st == nil || ps.st.ChangesEncoding {
+		ss.mayChangeEncoding()
+	}
 	if ps == nil {
 		// Postgres will say the statement does not exist; if it does
 		// exist after all, its rows have unknown lineage.
@@ -369,13 +453,14 @@ var fastpathStatement = &rules.Statement{Kind: rules.KindCall, Summary: "FUNCTIO
 
 func (ss *session) onFunctionCall(body []byte) error {
 	now := time.Now()
+	ss.mayChangeEncoding() // set_config can be called by OID
 	d, _, perr := ss.decideStatement(fastpathStatement, "")
 	if perr != nil {
 		ss.refuse(perr, fastpathStatement, d, now, true)
 		return nil
 	}
 	ex := &execution{d: d, lineage: fastpathStatement, start: now, protocol: "fastpath"}
-	ss.inflight.Add(1)
+	ss.expectReady()
 	ss.push(pending{kind: pendFuncCall, exec: ex})
 	ss.uw.appendFrame('F', body)
 	return nil
@@ -390,7 +475,7 @@ func (ss *session) refuse(pe *ProtocolError, st *rules.Statement, d *decided, st
 	ss.push(pending{kind: pendExecute, internal: true})
 	ss.uw.appendFrame('E', denyExecute)
 	if simple {
-		ss.inflight.Add(1)
+		ss.expectReady()
 		ss.push(pending{kind: pendSync})
 		ss.uw.appendFrame('S', nil)
 	} else {

@@ -184,3 +184,100 @@ func TestCopyClientEncoding(t *testing.T) {
 		t.Errorf("dpo, SJIS: %q, %v", out, err)
 	}
 }
+
+// TestStatementEncoding: Postgres reads statement text in the session's
+// client_encoding. In SJIS, the UTF-8 bytes of Õ (C3 95) followed by a
+// backslash are two characters, the second of them 95 5C, so the backslash
+// that pgveil's parser sees escaping the quote is not there for Postgres:
+// the literal ends, and lower(email) is SQL. pgveil refuses non-ASCII text
+// while such an encoding is in effect or may have been set by a statement
+// whose result it has not seen yet, and nothing else.
+func TestStatementEncoding(t *testing.T) {
+	pg, _ := requireDemo(t)
+	p := maskingProxy(t, pg, fixedDecider{"analyst": strictDecision})
+	ctx := testCtx(t)
+	const attack = "SELECT E'\u00d5\\' AS x, lower(email) AS y FROM customers --', 'z'"
+	refused := func(err error) bool {
+		var pe *pgconn.PgError
+		return errors.As(err, &pe) && pe.Code == codeInsufficientPriv && strings.Contains(pe.Message, "client_encoding")
+	}
+	exec := func(c *pgconn.PgConn, q string) ([][][]byte, error) {
+		res, err := c.Exec(ctx, q).ReadAll()
+		if err != nil {
+			return nil, err
+		}
+		return res[len(res)-1].Rows, nil
+	}
+	// pipeline sends qs in one pipeline with one Sync and returns each
+	// statement's error.
+	pipeline := func(c *pgconn.PgConn, qs ...string) []error {
+		pl := c.StartPipeline(ctx)
+		for _, q := range qs {
+			pl.SendQueryParams(q, nil, nil, nil, nil)
+		}
+		if err := pl.Sync(); err != nil {
+			t.Fatalf("pipeline sync: %v", err)
+		}
+		var errs []error
+		for {
+			res, err := pl.GetResults()
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if _, ok := res.(*pgconn.PipelineSync); ok || res == nil {
+				break
+			}
+			if rr, ok := res.(*pgconn.ResultReader); ok {
+				errs = append(errs, rr.Read().Err)
+			}
+		}
+		if len(errs) != len(qs) {
+			t.Fatalf("pipeline: %d results for %d statements: %v", len(errs), len(qs), errs)
+		}
+		if err := pl.Close(); err != nil {
+			t.Fatalf("pipeline close: %v", err)
+		}
+		return errs
+	}
+
+	c := connect(ctx, t, demoDSN(p.addr, "analyst")).PgConn()
+	// UTF8: the attack text means two constants, to pgveil and Postgres.
+	if rows, err := exec(c, attack); err != nil || len(rows) != 1 || len(rows[0]) != 2 || bytes.Contains(rows[0][1], []byte("@")) {
+		t.Fatalf("UTF8: %q, %v", rows, err)
+	}
+	// Known SJIS: non-ASCII text is refused, ASCII text runs.
+	if _, err := exec(c, "set client_encoding = 'SJIS'"); err != nil {
+		t.Fatal(err)
+	}
+	if rows, err := exec(c, attack); !refused(err) {
+		t.Errorf("SJIS: want a refusal, got %d rows, %v", len(rows), err)
+	}
+	if rows, err := exec(c, "select count(*) from customers"); err != nil || len(rows) != 1 {
+		t.Errorf("SJIS, ASCII text: %q, %v", rows, err)
+	}
+	if _, err := exec(c, "set client_encoding = 'UTF8'"); err != nil {
+		t.Fatal(err)
+	}
+	if rows, err := exec(c, "select 'M\u00fcller' as name"); err != nil || len(rows) != 1 {
+		t.Errorf("back to UTF8: %q, %v", rows, err)
+	}
+
+	// SJIS set earlier in the same pipeline: pgveil has not seen the
+	// server's report yet when it reads the attack.
+	for _, set := range []string{"set client_encoding = 'SJIS'", "select set_config('client_encoding', 'SJIS', false)"} {
+		c := connect(ctx, t, demoDSN(p.addr, "analyst")).PgConn()
+		errs := pipeline(c, set, attack)
+		if errs[0] != nil || !refused(errs[1]) {
+			t.Errorf("pipeline %q: want the attack refused, got %v", set, errs)
+		}
+	}
+	// A pipeline whose statements cannot change the encoding is not held
+	// up: its non-ASCII text runs.
+	errs := pipeline(c, "set search_path = public", "select set_config('application_name', 'x', false)", "select 'M\u00fcller' as name")
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("pipeline without an encoding change, statement %d: %v", i, err)
+		}
+	}
+}

@@ -158,6 +158,7 @@ func (ss *session) serverToClientInspect() error {
 			return err
 		}
 		if typ == 'Z' {
+			ss.readySeen.Add(1)
 			st.batchFailed = false
 			if ss.inflight.Add(-1) <= 0 && ss.cfg.IdleTimeout > 0 {
 				ss.client.SetReadDeadline(time.Now().Add(ss.cfg.IdleTimeout))

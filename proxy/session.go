@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,6 +67,14 @@ type session struct {
 
 	// fatalSent records that the client was told why the session ends.
 	fatalSent atomic.Bool
+
+	// encodingUnsafe: the server reported a client_encoding whose
+	// characters can contain ASCII bytes (asciiUnsafeEncodings). readySeen
+	// counts the ReadyForQuery messages of an inspecting session. Both are
+	// written by the server relay and read by the client relay
+	// (encodingHazard).
+	encodingUnsafe atomic.Bool
+	readySeen      atomic.Int64
 
 	// Inspecting sessions (Config.Decider set) only:
 	in         *inspector   // client relay's maps
@@ -596,7 +605,8 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 
 // noteParameter records the ParameterStatus parameters pgveil's masking
 // depends on: client_encoding, which decides whether the bytes of COPY
-// output can be split into fields as ASCII. Called only from the goroutine
+// output can be split into fields as ASCII and whether statement text can
+// be read as UTF-8 (encodingHazard). Called only from the goroutine
 // that reads the upstream (startup, then serverToClientInspect), in order.
 func (ss *session) noteParameter(body []byte) {
 	name, rest, ok := cstringNext(body)
@@ -605,6 +615,7 @@ func (ss *session) noteParameter(body []byte) {
 	}
 	val, _ := cstring(rest)
 	ss.s2c.clientEncoding = val
+	ss.encodingUnsafe.Store(asciiUnsafeEncodings[strings.ToUpper(val)])
 }
 
 // asciiUnsafeEncodings are the client encodings whose multi-byte

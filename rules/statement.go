@@ -164,6 +164,13 @@ type Statement struct {
 	CatalogData bool
 	// Params is the highest $n parameter number the statement uses.
 	Params int
+	// ChangesEncoding is true when the statement may change the session's
+	// client_encoding, which decides how Postgres reads the bytes of the
+	// statements after it: SET or RESET of client_encoding (SET NAMES),
+	// RESET ALL, DISCARD ALL, set_config('client_encoding', ...) or with a
+	// name that is not a constant, and COMMIT, ROLLBACK, ROLLBACK TO and
+	// PREPARE TRANSACTION (which revert SET inside the transaction).
+	ChangesEncoding bool
 }
 
 // CopyOptions are the row-shaping options of a COPY statement, as written.

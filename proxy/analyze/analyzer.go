@@ -172,10 +172,18 @@ func analyzeText(snap *Snapshot, sql string) *entry {
 		return &entry{stmts: []*rules.Statement{{Kind: rules.KindEmpty}}}
 	}
 	ent := &entry{stmts: make([]*rules.Statement, 0, len(tree.Stmts))}
+	lits := backslashLiterals(sql)
 	for _, raw := range tree.Stmts {
 		text := stmtText(sql, raw)
 		r := analyzeRaw(snap, raw.Stmt)
 		st := r.st
+		if reason := lits.ambiguity(st, raw); reason != "" {
+			st.Opaque = true
+			if st.OpaqueReason != "" {
+				reason = st.OpaqueReason + "; " + reason
+			}
+			st.OpaqueReason = reason
+		}
 		var maxParam int
 		st.Normalized, maxParam = normalize(text)
 		if maxParam > st.Params && st.Kind != rules.KindPrepare {
@@ -196,6 +204,78 @@ func analyzeText(snap *Snapshot, sql string) *entry {
 		ent.stmts = append(ent.stmts, st)
 	}
 	return ent
+}
+
+// The parser reads SQL with standard_conforming_strings on, PostgreSQL's
+// default, where a backslash in a plain '...' literal is an ordinary
+// character. A session can turn it off (SET, set_config, a role setting, the
+// startup packet; a pipeline can do it between two statements before pgveil
+// sees the server report it). Then Postgres reads those literals as E'...':
+// \' no longer ends the string, so Postgres and pgveil would disagree on
+// where it ends, and the rest of the text (what pgveil took for string
+// content) could be SQL that reads personal data. So, whatever the session's
+// setting:
+//
+//   - a plain literal that contains \' makes every statement of the text
+//     opaque (without \' both readings end every literal at the same byte:
+//     a backslash then only changes the characters of the value);
+//   - a plain literal with any backslash makes a COPY statement opaque,
+//     because its DELIMITER, NULL, QUOTE and ESCAPE values decide how pgveil
+//     splits the rows it masks.
+//
+// E'...' literals, dollar quoting and parameters read the same either way.
+
+// literalScan is what backslashLiterals found in a query string.
+type literalScan struct {
+	failed    bool  // the scanner failed: every statement is opaque
+	quote     bool  // a plain literal contains \'
+	backslash []int // start offsets of plain literals that contain a backslash
+}
+
+func backslashLiterals(sql string) literalScan {
+	if !strings.Contains(sql, `\`) {
+		return literalScan{}
+	}
+	res, err := pg.Scan(sql)
+	if err != nil {
+		return literalScan{failed: true}
+	}
+	var ls literalScan
+	for _, t := range res.Tokens {
+		start, end := int(t.Start), int(t.End)
+		if t.Token != pg.Token_SCONST || start < 0 || end > len(sql) || start >= end || sql[start] != '\'' {
+			continue
+		}
+		lit := sql[start:end]
+		if strings.Contains(lit, `\`) {
+			ls.backslash = append(ls.backslash, start)
+			if strings.Contains(lit, `\'`) {
+				ls.quote = true
+			}
+		}
+	}
+	return ls
+}
+
+// ambiguity returns why st (parsed as raw) may mean something else with
+// standard_conforming_strings off, or "".
+func (ls literalScan) ambiguity(st *rules.Statement, raw *pg.RawStmt) string {
+	switch {
+	case ls.failed:
+		return "its string literals could not be scanned"
+	case ls.quote:
+		return `a string literal contains \', which PostgreSQL reads differently when standard_conforming_strings is off (write it as E'...' or pass a parameter)`
+	case len(ls.backslash) == 0 || (st.Kind != rules.KindCopyTo && st.Kind != rules.KindCopyFrom):
+		return ""
+	}
+	start := int(raw.StmtLocation)
+	end := start + int(raw.StmtLen)
+	for _, at := range ls.backslash {
+		if at >= start && (raw.StmtLen == 0 || at < end) {
+			return `a COPY option contains a backslash, which PostgreSQL reads differently when standard_conforming_strings is off (write it as E'...')`
+		}
+	}
+	return ""
 }
 
 // analyzeRaw analyzes one parsed statement, turning a panic (a bug) into an

@@ -321,6 +321,7 @@ func checkEntry(t *testing.T, snap *Snapshot, e corpusEntry, st *rules.Statement
 	boolDirective(t, e, "servercopy", st.ServerCopy)
 	boolDirective(t, e, "catalogdata", st.CatalogData)
 	boolDirective(t, e, "returns", st.Returns)
+	boolDirective(t, e, "changes-encoding", st.ChangesEncoding)
 	if v, ok := e.get("params"); ok {
 		if n, _ := strconv.Atoi(v); n != st.Params {
 			t.Errorf("params = %d, want %d", st.Params, n)

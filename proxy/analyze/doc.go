@@ -84,6 +84,12 @@
 //   - when the rules name a column a table no longer has (a rename?), the
 //     snapshot reports it (Unresolved) and every unclassified column of that
 //     table is Unknown until the rules are fixed;
+//   - text that Postgres may lex differently (a plain '...' literal with
+//     \', which ends elsewhere when standard_conforming_strings is off; a
+//     backslash in a COPY statement's options) makes its statements Opaque,
+//     whatever the session's setting (see backslashLiterals); statements that
+//     may change client_encoding are marked ChangesEncoding for the proxy,
+//     which knows the session's encoding;
 //   - unparseable SQL is one Statement of KindUnknown, Opaque, Returns; a
 //     panic inside the analysis (a bug) makes that statement Opaque too.
 //

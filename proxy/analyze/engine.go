@@ -32,10 +32,13 @@ type engine struct {
 	opaque      []string // reasons, deduplicated, in order
 	catalogData bool
 	serverCopy  bool
-	params      int
-	depth       int
-	unknownRel  bool // a relation name did not resolve
-	noParams    bool // PREPARE: $n belong to the inner statement
+	// changesEncoding: the statement may change client_encoding
+	// (rules.Statement.ChangesEncoding).
+	changesEncoding bool
+	params          int
+	depth           int
+	unknownRel      bool // a relation name did not resolve
+	noParams        bool // PREPARE: $n belong to the inner statement
 }
 
 func newEngine(s *Snapshot) *engine {

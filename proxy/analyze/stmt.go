@@ -44,6 +44,26 @@ func (e *engine) backstop(n *pg.Node) {
 			case funcCatalogData:
 				e.markOpaque(reason)
 				e.catalogData = true
+			case funcSetConfig:
+				if settingMaybe(v.FuncCall.Args, "client_encoding") {
+					e.changesEncoding = true
+				}
+			}
+		case *pg.Node_VariableSetStmt:
+			if v.VariableSetStmt.Kind == pg.VariableSetKind_VAR_RESET_ALL || strings.EqualFold(v.VariableSetStmt.Name, "client_encoding") {
+				e.changesEncoding = true
+			}
+		case *pg.Node_DiscardStmt:
+			if v.DiscardStmt.Target == pg.DiscardMode_DISCARD_ALL {
+				e.changesEncoding = true
+			}
+		case *pg.Node_TransactionStmt:
+			// Ending a transaction or rolling back to a savepoint reverts
+			// the SET (and SET LOCAL) done inside it.
+			switch v.TransactionStmt.Kind {
+			case pg.TransactionStmtKind_TRANS_STMT_COMMIT, pg.TransactionStmtKind_TRANS_STMT_ROLLBACK,
+				pg.TransactionStmtKind_TRANS_STMT_ROLLBACK_TO, pg.TransactionStmtKind_TRANS_STMT_PREPARE:
+				e.changesEncoding = true
 			}
 		case *pg.Node_AExpr:
 			if e.snap.opUntrusted(v.AExpr.Name) {
@@ -67,6 +87,20 @@ func (e *engine) backstop(n *pg.Node) {
 	})
 }
 
+// settingMaybe reports whether set_config(args...) may set the named
+// setting: its first argument is that name or not a constant.
+func settingMaybe(args []*pg.Node, name string) bool {
+	if len(args) == 0 {
+		return true
+	}
+	c := args[0].GetAConst()
+	if c == nil {
+		return true
+	}
+	s, ok := c.Val.(*pg.A_Const_Sval)
+	return !ok || strings.EqualFold(strings.TrimSpace(s.Sval.GetSval()), name)
+}
+
 // finish copies the engine's bookkeeping into st.
 func (e *engine) finish(st *rules.Statement) {
 	st.Tables = make([]string, 0, len(e.tables))
@@ -86,6 +120,7 @@ func (e *engine) finish(st *rules.Statement) {
 		st.OpaqueReason = strings.Join(e.opaque, "; ")
 	}
 	st.CatalogData = st.CatalogData || e.catalogData
+	st.ChangesEncoding = st.ChangesEncoding || e.changesEncoding
 	st.ServerCopy = st.ServerCopy || e.serverCopy
 	if e.params > st.Params {
 		st.Params = e.params
@@ -133,6 +168,7 @@ func (e *engine) inner(n *pg.Node, outputUse rules.Use, inheritCopy bool) *rules
 		e.markOpaque(o)
 	}
 	e.catalogData = e.catalogData || r.e.catalogData
+	e.changesEncoding = e.changesEncoding || r.e.changesEncoding
 	e.unknownRel = e.unknownRel || r.e.unknownRel
 	if inheritCopy {
 		e.serverCopy = e.serverCopy || r.st.ServerCopy

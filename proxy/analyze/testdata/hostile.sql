@@ -19,6 +19,7 @@
 --   use:         "table.column use[,use]": the column has at least these uses
 --   params:      the highest $n
 --   statements:  number of statements (default 1)
+--   changes-encoding: true or false (rules.Statement.ChangesEncoding)
 
 -- name: plain_column
 -- vector: baseline: a classified column read directly
@@ -1340,3 +1341,68 @@ COPY messages (body, id) TO STDOUT CSV DELIMITER ';' QUOTE '$'
 -- kind: copy_to
 -- opaque: true
 COPY (SELECT body FROM messages) TO STDOUT WITH (ENCODING 'SJIS')
+
+-- name: scs_off_backslash_quote
+-- vector: standard_conforming_strings off: \' no longer ends a plain literal, so what pgveil's parser takes for string content is SQL to Postgres
+-- statements: 3
+-- kind: select
+-- opaque: true
+BEGIN;
+SET LOCAL standard_conforming_strings = off;
+SELECT 'a\', ' AS x, lower(email) FROM customers --'
+
+-- name: scs_off_copy_option
+-- vector: standard_conforming_strings off: a COPY option with a backslash means another delimiter to Postgres than to pgveil's COPY masker
+-- statements: 3
+-- kind: copy_to
+-- opaque: true
+BEGIN;
+SET LOCAL standard_conforming_strings = off;
+COPY (SELECT id, full_name FROM customers) TO STDOUT (FORMAT csv, DELIMITER '\x2c')
+
+-- name: scs_backslash_in_literal
+-- vector: a backslash that is not before a quote ends every literal where Postgres ends it, whatever standard_conforming_strings says
+-- kind: select
+-- opaque: false
+-- out: derived customers.email
+SELECT lower(email) FROM customers WHERE full_name ~ '^\w+ \w+$' OR email LIKE 'a\_b%'
+
+-- name: encoding_sjis_trail_backslash
+-- vector: client_encoding SJIS: the UTF-8 bytes of Õ and a backslash (C3 95 5C) are two SJIS characters, so the backslash that escapes the quote for pgveil's parser is not there for Postgres (the proxy refuses non-ASCII text in such encodings)
+-- statements: 3
+-- kind: select
+-- out: none
+-- out: none
+BEGIN;
+SET LOCAL client_encoding = 'SJIS';
+SELECT E'Õ\' AS x, lower(email) AS y FROM customers --', 'z'
+
+-- name: set_names
+-- vector: SET NAMES changes client_encoding, which decides how Postgres reads the bytes of the statements after it
+-- kind: set
+-- changes-encoding: true
+SET NAMES 'SJIS'
+
+-- name: set_config_client_encoding
+-- vector: set_config changes client_encoding from inside a query
+-- kind: select
+-- changes-encoding: true
+SELECT set_config('client_encoding', 'SJIS', false)
+
+-- name: set_config_dynamic_name
+-- vector: set_config with a computed setting name may change client_encoding
+-- kind: select
+-- changes-encoding: true
+SELECT set_config(lower('CLIENT_ENCODING'), 'SJIS', false)
+
+-- name: rollback_reverts_settings
+-- vector: ROLLBACK reverts a SET client_encoding made inside the transaction
+-- kind: transaction
+-- changes-encoding: true
+ROLLBACK
+
+-- name: set_search_path_keeps_encoding
+-- vector: other settings leave client_encoding alone
+-- kind: set
+-- changes-encoding: false
+SET search_path = public
