@@ -30,6 +30,10 @@ type Config struct {
 	// CacheSize is the number of analyzed query strings kept (LRU). If zero,
 	// 4096. The cache is keyed by (snapshot revision, query text).
 	CacheSize int
+	// ShapeCacheSize is the number of query shapes kept (shape.go: texts
+	// that differ only in literal values share an analysis). If zero,
+	// CacheSize; if negative, there is no shape cache.
+	ShapeCacheSize int
 	// MaxCachedQueryBytes is the longest query text that is cached; longer
 	// ones are analyzed every time. If zero, 64 KiB.
 	MaxCachedQueryBytes int
@@ -48,6 +52,7 @@ type Config struct {
 // is safe for concurrent use.
 type Analyzer struct {
 	cache    *lru.Cache[cacheKey, *entry]
+	shapes   *lru.Cache[shapeKey, *shapeEntry] // see shape.go
 	maxBytes int
 	timeout  time.Duration
 	src      SnapshotSource
@@ -85,7 +90,16 @@ func New(cfg Config) (*Analyzer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("analyze: %w", err)
 	}
-	return &Analyzer{cache: c, maxBytes: cfg.MaxCachedQueryBytes, timeout: cfg.RefreshTimeout, src: cfg.Snapshots, empty: NewSnapshot(nil, nil, Trust{})}, nil
+	var shapes *lru.Cache[shapeKey, *shapeEntry]
+	if cfg.ShapeCacheSize == 0 {
+		cfg.ShapeCacheSize = cfg.CacheSize
+	}
+	if cfg.ShapeCacheSize > 0 {
+		if shapes, err = lru.New[shapeKey, *shapeEntry](cfg.ShapeCacheSize); err != nil {
+			return nil, fmt.Errorf("analyze: %w", err)
+		}
+	}
+	return &Analyzer{cache: c, shapes: shapes, maxBytes: cfg.MaxCachedQueryBytes, timeout: cfg.RefreshTimeout, src: cfg.Snapshots, empty: NewSnapshot(nil, nil, Trust{})}, nil
 }
 
 // Analyze analyzes sql with the configured source's current snapshot: one
@@ -143,16 +157,44 @@ func (a *Analyzer) lookup(snap *Snapshot, sql string) *entry {
 	if e, ok := a.cache.Get(k); ok {
 		return e
 	}
-	e := analyzeText(snap, sql)
+	var sh shaped
+	shapeOK := false
+	if a.shapes != nil {
+		sh, shapeOK = shapeOf(sql)
+	}
+	sk := shapeKey{rev: k.rev, shape: sh.key}
+	if shapeOK {
+		if se, ok := a.shapes.Get(sk); ok && se.serves(sql, sh.lits) {
+			a.cache.Add(k, se.ent)
+			return se.ent
+		}
+	}
+	e, tree, consulted := analyzeTree(snap, sql)
 	a.cache.Add(k, e)
+	if shapeOK && tree != nil && verifyShape(sql, sh) {
+		a.shapes.Add(sk, &shapeEntry{ent: e, pinned: pinLiterals(sql, sh.lits, tree, consulted)})
+	}
 	return e
 }
 
-// Purge empties the cache.
-func (a *Analyzer) Purge() { a.cache.Purge() }
+// Purge empties the caches.
+func (a *Analyzer) Purge() {
+	a.cache.Purge()
+	if a.shapes != nil {
+		a.shapes.Purge()
+	}
+}
 
 // analyzeText parses sql and analyzes each statement.
 func analyzeText(snap *Snapshot, sql string) *entry {
+	e, _, _ := analyzeTree(snap, sql)
+	return e
+}
+
+// analyzeTree is analyzeText that also returns the parse tree (nil when sql
+// does not parse or its analysis failed) and the locations of the constants whose values the
+// analysis read (engine.consult).
+func analyzeTree(snap *Snapshot, sql string) (*entry, *pg.ParseResult, []int32) {
 	tree, err := pg.Parse(sql)
 	if err != nil {
 		// Never include the parser's message: it quotes the text near the
@@ -166,12 +208,14 @@ func analyzeText(snap *Snapshot, sql string) *entry {
 		}
 		st.Normalized, _ = normalize(sql)
 		st.Fingerprint = textFingerprint(st.Normalized)
-		return &entry{stmts: []*rules.Statement{st}}
+		return &entry{stmts: []*rules.Statement{st}}, nil, nil
 	}
 	if len(tree.Stmts) == 0 {
-		return &entry{stmts: []*rules.Statement{{Kind: rules.KindEmpty}}}
+		return &entry{stmts: []*rules.Statement{{Kind: rules.KindEmpty}}}, tree, nil
 	}
 	ent := &entry{stmts: make([]*rules.Statement, 0, len(tree.Stmts))}
+	var consulted []int32
+	shapeTree := tree
 	lits := backslashLiterals(sql)
 	for _, raw := range tree.Stmts {
 		text := stmtText(sql, raw)
@@ -198,12 +242,15 @@ func analyzeText(snap *Snapshot, sql string) *entry {
 			in.Normalized = st.Normalized
 			in.Fingerprint = st.Fingerprint + ":inner"
 		}
-		if r.e != nil && r.e.unknownRel {
-			ent.unknownRelations = true
+		if r.e == nil {
+			shapeTree = nil // the analysis failed: nothing to share
+		} else {
+			ent.unknownRelations = ent.unknownRelations || r.e.unknownRel
+			consulted = append(consulted, r.e.consulted...)
 		}
 		ent.stmts = append(ent.stmts, st)
 	}
-	return ent
+	return ent, shapeTree, consulted
 }
 
 // The parser reads SQL with standard_conforming_strings on, PostgreSQL's

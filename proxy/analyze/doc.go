@@ -33,8 +33,10 @@
 // the revision, so caches keyed by it stay warm.
 //
 // An Analyzer parses and analyzes statements and caches the result by
-// (snapshot revision, query text) in a bounded LRU. Returned statements are
-// shared and immutable.
+// (snapshot revision, query text) in a bounded LRU, and by (snapshot
+// revision, shape) for texts that differ only in the values of literals the
+// analysis does not read (shape.go). Returned statements are shared and
+// immutable.
 //
 // Lineage is reported for every base-table column, classified or not;
 // Snapshot.PolicyColumns filters a statement's columns to the classified ones

@@ -35,10 +35,21 @@ type engine struct {
 	// changesEncoding: the statement may change client_encoding
 	// (rules.Statement.ChangesEncoding).
 	changesEncoding bool
-	params          int
-	depth           int
-	unknownRel      bool // a relation name did not resolve
-	noParams        bool // PREPARE: $n belong to the inner statement
+	// consulted are the locations of the constants whose value the
+	// analysis read (see consult).
+	consulted  []int32
+	params     int
+	depth      int
+	unknownRel bool // a relation name did not resolve
+	noParams   bool // PREPARE: $n belong to the inner statement
+}
+
+// consult records that the analysis depends on the value of constant c, not
+// only on where it stands. Every read of an A_Const's value must go through
+// here: the shape cache (shape.go) reuses an analysis for texts that differ
+// only in the values of constants that were not consulted.
+func (e *engine) consult(c *pg.A_Const) {
+	e.consulted = append(e.consulted, c.Location)
 }
 
 func newEngine(s *Snapshot) *engine {
@@ -644,6 +655,7 @@ func (e *engine) clauseExpr(sc *scope, n *pg.Node, cols []column, preferOutput b
 		return lineage{}
 	}
 	if c := n.GetAConst(); c != nil {
+		e.consult(c)
 		if iv, ok := c.Val.(*pg.A_Const_Ival); ok {
 			if k := int(iv.Ival.GetIval()); k >= 1 && k <= len(cols) {
 				return cols[k-1].lin

@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -11,7 +12,9 @@ import (
 // statement's analysis is a bug even though it is recovered) and keeps its
 // invariants on arbitrary SQL: one statement at least, Direct outputs have
 // sources and are not Unknown, opaque statements say why, and nothing is
-// classified out of thin air.
+// classified out of thin air. A text with literals is also checked against
+// the shape cache: with the text analyzed, the same text with other literal
+// values must get exactly its own fresh analysis.
 func FuzzAnalyze(f *testing.F) {
 	for _, s := range []string{
 		"SELECT email FROM customers",
@@ -23,6 +26,8 @@ func FuzzAnalyze(f *testing.F) {
 		"COPY (SELECT * FROM customer_contacts) TO STDOUT",
 		"SELEC 1",
 		"",
+		"SELECT email, full_name FROM customers WHERE id = 3 ORDER BY 2",
+		"SELECT set_config('client_encoding', 'SJIS', false), -1, 1.5, B'1', X'F'",
 	} {
 		f.Add(s)
 	}
@@ -44,6 +49,22 @@ func FuzzAnalyze(f *testing.F) {
 				t.Fatalf("analyzer panicked on %q", sql)
 			}
 			checkInvariants(t, snap, st)
+		}
+		sh, ok := shapeOf(sql)
+		if !ok {
+			return
+		}
+		v := literalVariant(sql, nil)
+		if vs, ok := shapeOf(v); !ok || vs.key != sh.key {
+			return
+		}
+		b, err := New(Config{CacheSize: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.AnalyzeWith(snap, sql)
+		if got, want := b.AnalyzeWith(snap, v), analyzeText(snap, v).stmts; !reflect.DeepEqual(got, want) {
+			t.Fatalf("shape cache: %q after %q served\n%s\nwant\n%s", v, sql, describe(got), describe(want))
 		}
 	})
 }

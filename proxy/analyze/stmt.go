@@ -45,7 +45,7 @@ func (e *engine) backstop(n *pg.Node) {
 				e.markOpaque(reason)
 				e.catalogData = true
 			case funcSetConfig:
-				if settingMaybe(v.FuncCall.Args, "client_encoding") {
+				if e.settingMaybe(v.FuncCall.Args, "client_encoding") {
 					e.changesEncoding = true
 				}
 			}
@@ -89,7 +89,7 @@ func (e *engine) backstop(n *pg.Node) {
 
 // settingMaybe reports whether set_config(args...) may set the named
 // setting: its first argument is that name or not a constant.
-func settingMaybe(args []*pg.Node, name string) bool {
+func (e *engine) settingMaybe(args []*pg.Node, name string) bool {
 	if len(args) == 0 {
 		return true
 	}
@@ -97,6 +97,7 @@ func settingMaybe(args []*pg.Node, name string) bool {
 	if c == nil {
 		return true
 	}
+	e.consult(c)
 	s, ok := c.Val.(*pg.A_Const_Sval)
 	return !ok || strings.EqualFold(strings.TrimSpace(s.Sval.GetSval()), name)
 }
@@ -169,6 +170,7 @@ func (e *engine) inner(n *pg.Node, outputUse rules.Use, inheritCopy bool) *rules
 	}
 	e.catalogData = e.catalogData || r.e.catalogData
 	e.changesEncoding = e.changesEncoding || r.e.changesEncoding
+	e.consulted = append(e.consulted, r.e.consulted...)
 	e.unknownRel = e.unknownRel || r.e.unknownRel
 	if inheritCopy {
 		e.serverCopy = e.serverCopy || r.st.ServerCopy

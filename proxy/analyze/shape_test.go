@@ -1,0 +1,180 @@
+package analyze
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	pg "github.com/pganalyze/pg_query_go/v6"
+
+	"github.com/pgveil/pgveil/rules"
+)
+
+// literalVariant returns sql with the literal tokens whose index is in
+// change replaced by other literals of the same token kind (nil changes
+// every literal), or "" when PostgreSQL's scanner rejects sql.
+func literalVariant(sql string, change map[int]bool) string {
+	res, err := pg.Scan(sql)
+	if err != nil {
+		return ""
+	}
+	var b strings.Builder
+	pos, i := 0, 0
+	for _, tok := range res.Tokens {
+		if !literalToken(tok.Token) {
+			continue
+		}
+		start, end := int(tok.Start), int(tok.End)
+		b.WriteString(sql[pos:start])
+		pos = end
+		lit := sql[start:end]
+		if change != nil && !change[i] {
+			b.WriteString(lit)
+			i++
+			continue
+		}
+		i++
+		var alt string
+		switch tok.Token {
+		case pg.Token_ICONST:
+			alt = "7"
+			if lit == alt {
+				alt = "8"
+			}
+		case pg.Token_FCONST:
+			alt = "1.5"
+			if lit == alt {
+				alt = "2.5"
+			}
+		case pg.Token_SCONST:
+			alt = "'zq'"
+			if lit == alt {
+				alt = "'qz'"
+			}
+		case pg.Token_USCONST:
+			alt = "U&'zq'"
+		case pg.Token_BCONST:
+			alt = "B'10'"
+		case pg.Token_XCONST:
+			alt = "X'1F'"
+		}
+		b.WriteString(alt)
+	}
+	b.WriteString(sql[pos:])
+	return b.String()
+}
+
+// TestShapeCacheEquivalence: an analysis served from the shape cache is the
+// analysis of the text itself. For every corpus statement with literals,
+// each literal alone and then all of them are replaced by other values; the
+// analyzer, primed with the original, must answer exactly what a fresh
+// analysis of the variant says. (Remove the consult in clauseExpr and the
+// GROUP BY 1 / ORDER BY 2 entries fail.)
+func TestShapeCacheEquivalence(t *testing.T) {
+	snap := testSnapshot()
+	var entries []corpusEntry
+	for _, f := range []string{"testdata/hostile.sql", "testdata/analytic.sql"} {
+		entries = append(entries, loadCorpus(t, f)...)
+	}
+	extra := []string{
+		"SELECT full_name, email FROM customers ORDER BY 1",
+		"SELECT full_name, email FROM customers ORDER BY 2 LIMIT 10 OFFSET 20",
+		"SELECT DISTINCT ON (1) email, full_name FROM customers",
+		"SELECT set_config('application_name', 'x', false)",
+		"COPY (SELECT full_name FROM customers WHERE id = 3) TO STDOUT WITH (FORMAT csv, DELIMITER ';', NULL 'n/a')",
+		"SELECT email FROM customers WHERE id = -5 AND country = N'DE' AND birth_date > date '1990-01-01' + interval '1 day'",
+		"SELECT x'1f'::int, b'101', 1e10, 99999999999, 0.5, $$dollar$$ FROM customers WHERE full_name = U&'d\\0061t'",
+		"SELECT email::varchar(10), phone::numeric(12, 2) FROM customers FETCH FIRST 3 ROWS ONLY",
+		"FETCH 5 FROM c",
+		"SET NAMES 'UTF8'",
+		"VALUES (1, 'a'), (2, 'b') ORDER BY 2",
+		"SELECT 1; SELECT email FROM customers WHERE id = 2; SELECT 3 ORDER BY 1",
+	}
+	for i, q := range extra {
+		entries = append(entries, corpusEntry{name: "extra" + string(rune('a'+i)), sql: q})
+	}
+	var shapedN, served, variants int
+	for _, e := range entries {
+		sh, ok := shapeOf(e.sql)
+		if !ok {
+			continue
+		}
+		shapedN++
+		cases := []map[int]bool{nil}
+		for i := range sh.lits {
+			cases = append(cases, map[int]bool{i: true})
+		}
+		for _, change := range cases {
+			v := literalVariant(e.sql, change)
+			if vs, ok := shapeOf(v); !ok || vs.key != sh.key {
+				continue
+			}
+			variants++
+			a, err := New(Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			primed := a.AnalyzeWith(snap, e.sql)
+			got := a.AnalyzeWith(snap, v)
+			if len(got) > 0 && len(primed) > 0 && got[0] == primed[0] {
+				served++
+			}
+			want := analyzeText(snap, v).stmts
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: variant %q\nserved %s\nwant   %s", e.name, v, describe(got), describe(want))
+			}
+		}
+	}
+	t.Logf("%d texts with literals, %d variants, %d served from the shape cache", shapedN, variants, served)
+	if served < variants/2 {
+		t.Errorf("only %d of %d variants served from the shape cache", served, variants)
+	}
+}
+
+func describe(stmts []*rules.Statement) string {
+	var b strings.Builder
+	for _, st := range stmts {
+		b.WriteString(st.Summary + " " + st.Normalized + " " + st.OpaqueReason)
+		for _, o := range st.Outputs {
+			b.WriteString(" | " + o.Name)
+			for _, s := range o.Sources {
+				b.WriteString(" " + s.Table + "." + s.Column)
+			}
+		}
+		for _, c := range st.Columns {
+			b.WriteString(" ; " + c.Table + "." + c.Column + ":" + strings.Join(c.Uses.Names(), ","))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// TestShapeCachePins: a literal whose value decides the analysis is never
+// taken from another text of the same shape.
+func TestShapeCachePins(t *testing.T) {
+	snap := testSnapshot()
+	a, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := a.AnalyzeWith(snap, "SELECT id FROM customers WHERE id = 1")
+	second := a.AnalyzeWith(snap, "SELECT id FROM customers WHERE id = 2")
+	if second[0] != first[0] {
+		t.Errorf("a text differing in a WHERE literal was analyzed again, not served from the shape cache")
+	}
+	a.AnalyzeWith(snap, "SELECT full_name, email FROM customers ORDER BY 1")
+	st := a.AnalyzeWith(snap, "SELECT full_name, email FROM customers ORDER BY 2")[0]
+	var emailUses rules.Use
+	for _, c := range st.Columns {
+		if c.Column == "email" {
+			emailUses = c.Uses
+		}
+	}
+	if emailUses&rules.UseOrder == 0 {
+		t.Errorf("ORDER BY 2 served from ORDER BY 1's analysis: email uses %v", emailUses.Names())
+	}
+	a.AnalyzeWith(snap, "SELECT set_config('application_name', 'x', false)")
+	if st := a.AnalyzeWith(snap, "SELECT set_config('client_encoding', 'x', false)")[0]; !st.ChangesEncoding {
+		t.Errorf("set_config('client_encoding') served from set_config('application_name')'s analysis")
+	}
+}
