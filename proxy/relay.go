@@ -110,8 +110,15 @@ func (ss *session) clientFrame(typ byte, body []byte) (done bool, err error) {
 // the upstream closes, the client cannot be written, or the session drains
 // or is killed.
 func (ss *session) serverToClient() error {
+	return ss.relayFromServer(ss.serverFrame)
+}
+
+// relayFromServer reads upstream messages with relayFrames, handing each to
+// frame, until frame ends the session or the upstream is lost; a drain's
+// read deadline ends it once no statement is in flight.
+func (ss *session) relayFromServer(frame func(typ byte, body []byte) (done bool, err error)) error {
 	for {
-		ended, err := ss.ur.relayFrames(ss.serverFrame, ss.flushClient)
+		ended, err := ss.ur.relayFrames(frame, ss.flushClient)
 		if ended {
 			return err
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -102,88 +101,76 @@ func (ss *session) currentExec(h *pending) *execution {
 }
 
 func (ss *session) serverToClientInspect() error {
+	defer ss.finishSuspended()
+	return ss.relayFromServer(ss.inspectFrame)
+}
+
+// inspectFrame handles one upstream message of an inspecting session; done
+// reports that the session ends.
+func (ss *session) inspectFrame(typ byte, body []byte) (done bool, err error) {
 	ur, cw := ss.ur, ss.cw
 	st := &ss.s2c
-	defer ss.finishSuspended()
-	for {
-		if !ur.hasFrame() {
-			if err := ss.flushClient(); err != nil {
-				return err
-			}
-		}
-		typ, body, err := ur.next()
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) && ss.draining.Load() {
-				if ss.inflight.Load() == 0 {
-					ss.replyFatal(&ProtocolError{Code: codeAdminShutdown, Msg: "terminating connection because pgveil is shutting down", Fatal: true})
-					return nil
-				}
-				ss.up.SetReadDeadline(time.Time{})
-				continue
-			}
-			return ss.endUpstreamLost(err)
-		}
-		switch typ {
-		case 'S': // ParameterStatus
-			ss.noteParameter(body)
-			cw.appendFrame(typ, body)
-			continue
-		case 'N': // NoticeResponse
-			ss.appendNotice(typ, body, ss.scrubFor(nil))
-			continue
-		case 'A': // NotificationResponse
-			ss.appendNotification(body)
-			continue
-		case 'E':
-			if isFatal(body) {
-				ss.fatalSent.Store(true)
-				ss.appendNotice(typ, body, ss.scrubAsync)
-				continue
-			}
-		}
-		ss.emitDenials()
-		h, err := ss.headEntry()
-		if err != nil {
-			ss.log.Error("protocol desynchronised; ending the session", "message", string(typ))
-			ss.replyFatal(&ProtocolError{Code: codeProtocolViolation, Msg: "pgveil lost track of the protocol state; the session ends", Fatal: true, Err: err})
-			return err
-		}
-		if err := ss.onResponse(typ, body, h); err != nil {
-			var pe *ProtocolError
-			if !errors.As(err, &pe) {
-				pe = &ProtocolError{Code: codeInternalError, Msg: "pgveil could not process a result; the session ends", Fatal: true, Err: err}
-			}
-			ss.log.Error("result processing failed; ending the session", "err", err)
-			ss.replyFatal(pe)
-			return err
-		}
-		if typ == 'Z' {
-			ss.readySeen.Add(1)
-			st.batchFailed = false
-			if ss.inflight.Add(-1) <= 0 && ss.cfg.IdleTimeout > 0 {
-				ss.client.SetReadDeadline(time.Now().Add(ss.cfg.IdleTimeout))
-			}
-			if len(body) > 0 && body[0] == 'I' {
-				ss.finishSuspended()
-			}
-			if ss.draining.Load() && ss.inflight.Load() <= 0 {
-				ss.replyFatal(&ProtocolError{Code: codeAdminShutdown, Msg: "terminating connection because pgveil is shutting down", Fatal: true})
-				return nil
-			}
-			if !ur.hasFrame() {
-				if err := ss.flushClient(); err != nil {
-					return err
-				}
-				cw.trim()
-			}
-			continue
-		}
-		if cw.full() {
-			if err := ss.flushClient(); err != nil {
-				return err
-			}
+	switch typ {
+	case 'S': // ParameterStatus
+		ss.noteParameter(body)
+		cw.appendFrame(typ, body)
+		return false, nil
+	case 'N': // NoticeResponse
+		ss.appendNotice(typ, body, ss.scrubFor(nil))
+		return false, nil
+	case 'A': // NotificationResponse
+		ss.appendNotification(body)
+		return false, nil
+	case 'E':
+		if isFatal(body) {
+			ss.fatalSent.Store(true)
+			ss.appendNotice(typ, body, ss.scrubAsync)
+			return false, nil
 		}
 	}
+	ss.emitDenials()
+	h, err := ss.headEntry()
+	if err != nil {
+		ss.log.Error("protocol desynchronised; ending the session", "message", string(typ))
+		ss.replyFatal(&ProtocolError{Code: codeProtocolViolation, Msg: "pgveil lost track of the protocol state; the session ends", Fatal: true, Err: err})
+		return true, err
+	}
+	if err := ss.onResponse(typ, body, h); err != nil {
+		var pe *ProtocolError
+		if !errors.As(err, &pe) {
+			pe = &ProtocolError{Code: codeInternalError, Msg: "pgveil could not process a result; the session ends", Fatal: true, Err: err}
+		}
+		ss.log.Error("result processing failed; ending the session", "err", err)
+		ss.replyFatal(pe)
+		return true, err
+	}
+	if typ == 'Z' {
+		ss.readySeen.Add(1)
+		st.batchFailed = false
+		if ss.inflight.Add(-1) <= 0 && ss.cfg.IdleTimeout > 0 {
+			ss.client.SetReadDeadline(time.Now().Add(ss.cfg.IdleTimeout))
+		}
+		if len(body) > 0 && body[0] == 'I' {
+			ss.finishSuspended()
+		}
+		if ss.draining.Load() && ss.inflight.Load() <= 0 {
+			ss.replyFatal(&ProtocolError{Code: codeAdminShutdown, Msg: "terminating connection because pgveil is shutting down", Fatal: true})
+			return true, nil
+		}
+		if !ur.hasFrame() {
+			if err := ss.flushClient(); err != nil {
+				return true, err
+			}
+			cw.trim()
+		}
+		return false, nil
+	}
+	if cw.full() {
+		if err := ss.flushClient(); err != nil {
+			return true, err
+		}
+	}
+	return false, nil
 }
 
 // onResponse handles one response message for the head entry h.
