@@ -117,20 +117,29 @@ func unreadable(reason string) []*rules.Statement {
 }
 
 // analyze analyzes a Query or Parse text, or stands in for one it cannot
-// read; it records a statement that may change client_encoding.
+// read.
 func (ss *session) analyze(text string) []*rules.Statement {
-	var stmts []*rules.Statement
 	if reason := ss.encodingHazard(text); reason != "" {
-		stmts = unreadable(reason)
-	} else {
-		stmts, _ = ss.cfg.Analyzer.Analyze(context.Background(), text)
+		return unreadable(reason)
 	}
-	for _, st := range stmts {
-		if st.ChangesEncoding || (st.Kind == rules.KindExecute && ss.executesEncodingChange(st)) {
-			ss.mayChangeEncoding()
-		}
-	}
+	stmts, _ := ss.cfg.Analyzer.Analyze(context.Background(), text)
 	return stmts
+}
+
+// noteEncodingChange records st, forwarded now, if it may change
+// client_encoding.
+func (ss *session) noteEncodingChange(st *rules.Statement) {
+	if st.ChangesEncoding || (st.Kind == rules.KindExecute && ss.executesEncodingChange(st)) {
+		ss.mayChangeEncoding()
+	}
+}
+
+// encodingUncertain reports whether a statement forwarded now may run
+// after a change of client_encoding that the server has not reported yet
+// (ParameterStatus comes with ReadyForQuery): its rows may then be in an
+// encoding in which the text masks cannot work (execution.encodingUncertain).
+func (ss *session) encodingUncertain() bool {
+	return ss.readySeen.Load() < ss.in.encodingChange
 }
 
 // executesEncodingChange reports whether SQL EXECUTE runs a prepared
@@ -240,7 +249,10 @@ func (ss *session) onQuery(body []byte) error {
 			return nil
 		}
 		filters = mergeFilters(filters, ss.filtersFor(d, lasting(st)))
-		q.stmts = append(q.stmts, &execution{d: d, lineage: lineage, start: now, protocol: "simple"})
+		q.stmts = append(q.stmts, &execution{d: d, lineage: lineage, start: now, protocol: "simple", encodingUncertain: ss.encodingUncertain()})
+		// A change takes effect for the statements after it in the
+		// same Query (their rows), not for the Query's text.
+		ss.noteEncodingChange(st)
 	}
 	if len(filters) > 0 {
 		rewritten, err := ss.applyRowFilters(text, filters)
@@ -292,6 +304,7 @@ func (ss *session) onParse(body []byte) error {
 		ss.refuse(perr, st, d, now, false)
 		return nil
 	}
+	ss.noteEncodingChange(st)
 	if filters := ss.filtersFor(d, name != "" || lasting(st)); len(filters) > 0 {
 		rewritten, err := ss.applyRowFilters(text, filters)
 		if err != nil {
@@ -419,7 +432,7 @@ func (ss *session) onExecute(body []byte) error {
 		d = append(d, 0)
 		ss.uw.appendFrame('D', d)
 	}
-	ex := &execution{d: p.dec, lineage: p.stmt.lineage, start: time.Now(), protocol: "extended"}
+	ex := &execution{d: p.dec, lineage: p.stmt.lineage, start: time.Now(), protocol: "extended", encodingUncertain: ss.encodingUncertain()}
 	ss.push(pending{kind: pendExecute, portal: p, exec: ex})
 	ss.uw.appendFrame('E', body)
 	return nil
@@ -459,7 +472,7 @@ func (ss *session) onFunctionCall(body []byte) error {
 		ss.refuse(perr, fastpathStatement, d, now, true)
 		return nil
 	}
-	ex := &execution{d: d, lineage: fastpathStatement, start: now, protocol: "fastpath"}
+	ex := &execution{d: d, lineage: fastpathStatement, start: now, protocol: "fastpath", encodingUncertain: true}
 	ss.expectReady()
 	ss.push(pending{kind: pendFuncCall, exec: ex})
 	ss.uw.appendFrame('F', body)

@@ -281,3 +281,43 @@ func TestStatementEncoding(t *testing.T) {
 		}
 	}
 }
+
+// TestTextMasksInUnsafeEncoding: in SJIS the second byte of a character can
+// be an ASCII letter, digit or '@', so masks that read a value's text
+// (last4 here) redact instead, also for rows that come right after a SET in
+// the same Query, before the server has reported the new encoding.
+func TestTextMasksInUnsafeEncoding(t *testing.T) {
+	pg, _ := requireDemo(t)
+	p := maskingProxy(t, pg, fixedDecider{"analyst": analystDecision})
+	ctx := testCtx(t)
+	const q = "select phone from customers where phone is not null order by id limit 1"
+	c := connect(ctx, t, demoDSN(p.addr, "analyst")).PgConn()
+	phone := func(sql string) string {
+		t.Helper()
+		res, err := c.Exec(ctx, sql).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := res[len(res)-1]
+		if len(last.Rows) != 1 || len(last.Rows[0]) != 1 {
+			t.Fatalf("%q: %d rows", sql, len(last.Rows))
+		}
+		return string(last.Rows[0][0])
+	}
+	partial := phone(q)
+	if partial == "[redacted]" || len(partial) < 4 {
+		t.Fatalf("UTF8: last4 gave %q", partial)
+	}
+	if got := phone("set client_encoding = 'SJIS'; " + q); got != "[redacted]" {
+		t.Errorf("after SET in the same Query: %q, want [redacted]", got)
+	}
+	if got := phone(q); got != "[redacted]" {
+		t.Errorf("SJIS: %q, want [redacted]", got)
+	}
+	if _, err := c.Exec(ctx, "set client_encoding = 'UTF8'").ReadAll(); err != nil {
+		t.Fatal(err)
+	}
+	if got := phone(q); got != partial {
+		t.Errorf("back in UTF8: %q, want %q", got, partial)
+	}
+}

@@ -16,7 +16,7 @@ func (ss *session) compilePlan(ex *execution, fields []fieldDesc) (*rules.Plan, 
 	if err != nil {
 		return nil, err
 	}
-	plan, err := rules.Compile(cols, rules.PlanOptions{HashKey: ss.cfg.HashKey})
+	plan, err := rules.Compile(cols, rules.PlanOptions{HashKey: ss.cfg.HashKey, ASCIIUnsafeText: ss.encodingUnsafe.Load() || ex.encodingUncertain})
 	if err != nil {
 		return nil, &ProtocolError{Code: codeInternalError, Msg: "pgveil cannot mask this result; the session ends", Fatal: true, Err: err}
 	}

@@ -91,7 +91,7 @@ func (ss *session) currentExec(h *pending) *execution {
 		}
 		// More results than statements: pgveil's analysis and Postgres
 		// disagree. Attribute them to nothing known (strict masking).
-		ex := &execution{d: ss.strictDecided(), lineage: unknownLineage, start: time.Now(), protocol: "simple"}
+		ex := &execution{d: ss.strictDecided(), lineage: unknownLineage, start: time.Now(), protocol: "simple", encodingUncertain: true}
 		h.query.stmts = append(h.query.stmts, ex)
 		return ex
 	case pendExecute, pendFuncCall:
@@ -496,10 +496,15 @@ func (ss *session) startCopyOut(ex *execution, body []byte) error {
 		return &ProtocolError{Code: codeInsufficientPriv, Msg: "pgveil cannot mask this COPY output; the session ends", Fatal: true, Err: err}
 	}
 	if !plan.Passthrough() {
-		if kind != rules.CopyBinary && asciiUnsafeEncodings[strings.ToUpper(ss.s2c.clientEncoding)] {
+		if kind != rules.CopyBinary && ss.encodingUnsafe.Load() {
 			return &ProtocolError{Code: codeInsufficientPriv, Fatal: true,
 				Msg:  "pgveil cannot mask COPY output in client encoding " + ss.s2c.clientEncoding + "; the session ends",
 				Hint: "Use client_encoding UTF8 for COPY of personal data."}
+		}
+		if kind != rules.CopyBinary && ex.encodingUncertain {
+			return &ProtocolError{Code: codeInsufficientPriv, Fatal: true,
+				Msg:  "pgveil cannot mask COPY output right after a statement that may change client_encoding; the session ends",
+				Hint: "Wait for that statement's result before a COPY of personal data."}
 		}
 		ex.copyPlan = plan
 		ex.maskedPerRow = countMasked(cols)

@@ -115,6 +115,11 @@ type execution struct {
 	lineage  *rules.Statement
 	start    time.Time
 	protocol string
+	// encodingUncertain: when the statement was forwarded, an earlier one
+	// that may change client_encoding had no ReadyForQuery back yet, so
+	// its rows may come in an encoding pgveil has not been told about
+	// (see encodingUncertain).
+	encodingUncertain bool
 
 	// s2c state:
 	plan         *rules.Plan

@@ -47,6 +47,14 @@ type PlanOptions struct {
 	// masks. If nil, only the built-in text types (text, varchar, bpchar,
 	// name, unknown) do.
 	TextTypes []uint32
+	// ASCIIUnsafeText: values come in a client encoding whose multi-byte
+	// characters can contain ASCII bytes (SJIS, BIG5, GBK, UHC, GB18030,
+	// JOHAB), or in an encoding the caller cannot vouch for. The masks that
+	// read a value's text (partial, last4, email, scrub, and year and
+	// ip_prefix over text types) could then take half a character for a
+	// letter, digit or '@' and keep or miss what they should not, so they
+	// redact instead.
+	ASCIIUnsafeText bool
 }
 
 // Errors returned by Compile and the row rewriters. Errors never contain a
@@ -135,7 +143,11 @@ func Compile(cols []Column, opts PlanOptions) (*Plan, error) {
 			}
 			p.h = newHasher(opts.HashKey)
 		}
-		p.cols[i] = compileColumn(c.Mask, lookupType(c.TypeOID, c.TypeMod, opts.TextTypes), c.Format == 1)
+		ti := lookupType(c.TypeOID, c.TypeMod, opts.TextTypes)
+		p.cols[i] = compileColumn(c.Mask, ti, c.Format == 1)
+		if opts.ASCIIUnsafeText && readsText(p.cols[i].op, ti) {
+			p.cols[i] = compileColumn(Mask{Action: ActionRedact}, ti, c.Format == 1)
+		}
 		if p.cols[i].op != opPass {
 			p.pass = false
 		}
@@ -211,6 +223,19 @@ func compileColumn(m Mask, ti typeInfo, bin bool) planCol {
 		}
 	}
 	return pc
+}
+
+// readsText reports whether op interprets the characters of a text value
+// (see PlanOptions.ASCIIUnsafeText). Hashes read bytes; dates, timestamps
+// and inet values are ASCII in every encoding.
+func readsText(o op, ti typeInfo) bool {
+	switch o {
+	case opPartial, opEmail, opScrubText, opScrubJSON, opScrubJSONB, opYearText:
+		return true
+	case opIPText:
+		return ti.fam != famInet && ti.fam != famCIDR
+	}
+	return false
 }
 
 // NumColumns returns the number of columns the plan expects in each row.

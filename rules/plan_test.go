@@ -628,3 +628,49 @@ func TestAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestASCIIUnsafeText: with PlanOptions.ASCIIUnsafeText the masks that read
+// a value's characters redact; the others are unchanged. In SJIS, 0x83 0x41
+// is one character whose second byte reads as 'A', which would hide the
+// IBAN after it from scrub's word-boundary check.
+func TestASCIIUnsafeText(t *testing.T) {
+	cols := []Column{
+		{Name: "note", TypeOID: oidText, TypeMod: -1, Mask: Mask{Action: ActionScrub}},
+		{Name: "phone", TypeOID: oidText, TypeMod: -1, Mask: Mask{Action: ActionLast4}},
+		{Name: "email", TypeOID: oidText, TypeMod: -1, Mask: Mask{Action: ActionEmail}},
+		{Name: "pseudonym", TypeOID: oidText, TypeMod: -1, Mask: Mask{Action: ActionHash}},
+		{Name: "born", TypeOID: oidDate, TypeMod: -1, Mask: Mask{Action: ActionYear}},
+	}
+	row := dataRowBody([]byte("\x83ADE89370400440532013000"), []byte("+49 30 1234567"), []byte("a@example.com"), []byte("x"), []byte("1990-05-17"))
+	mask := func(opts PlanOptions) [][]byte {
+		t.Helper()
+		opts.HashKey = testKey
+		p, err := Compile(cols, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := p.AppendDataRow(nil, row)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals, err := parseDataRow(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return vals
+	}
+	safe, unsafe := mask(PlanOptions{}), mask(PlanOptions{ASCIIUnsafeText: true})
+	for i := 0; i < 3; i++ {
+		if string(unsafe[i]) != redactText {
+			t.Errorf("%s: %q with ASCIIUnsafeText, want %s", cols[i].Name, unsafe[i], redactText)
+		}
+		if string(safe[i]) == redactText {
+			t.Errorf("%s: redacted without ASCIIUnsafeText", cols[i].Name)
+		}
+	}
+	for i := 3; i < 5; i++ {
+		if string(unsafe[i]) != string(safe[i]) {
+			t.Errorf("%s: %q with ASCIIUnsafeText, %q without", cols[i].Name, unsafe[i], safe[i])
+		}
+	}
+}
