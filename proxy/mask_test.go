@@ -201,13 +201,7 @@ func TestStatementEncoding(t *testing.T) {
 		var pe *pgconn.PgError
 		return errors.As(err, &pe) && pe.Code == codeInsufficientPriv && strings.Contains(pe.Message, "client_encoding")
 	}
-	exec := func(c *pgconn.PgConn, q string) ([][][]byte, error) {
-		res, err := c.Exec(ctx, q).ReadAll()
-		if err != nil {
-			return nil, err
-		}
-		return res[len(res)-1].Rows, nil
-	}
+	exec := func(c *pgconn.PgConn, q string) ([][][]byte, error) { return lastRows(ctx, c, q) }
 	// pipeline sends qs in one pipeline with one Sync and returns each
 	// statement's error.
 	pipeline := func(c *pgconn.PgConn, qs ...string) []error {
@@ -294,15 +288,14 @@ func TestTextMasksInUnsafeEncoding(t *testing.T) {
 	c := connect(ctx, t, demoDSN(p.addr, "analyst")).PgConn()
 	phone := func(sql string) string {
 		t.Helper()
-		res, err := c.Exec(ctx, sql).ReadAll()
+		rows, err := lastRows(ctx, c, sql)
 		if err != nil {
 			t.Fatal(err)
 		}
-		last := res[len(res)-1]
-		if len(last.Rows) != 1 || len(last.Rows[0]) != 1 {
-			t.Fatalf("%q: %d rows", sql, len(last.Rows))
+		if len(rows) != 1 || len(rows[0]) != 1 {
+			t.Fatalf("%q: %d rows", sql, len(rows))
 		}
-		return string(last.Rows[0][0])
+		return string(rows[0][0])
 	}
 	partial := phone(q)
 	if partial == "[redacted]" || len(partial) < 4 {
@@ -320,4 +313,13 @@ func TestTextMasksInUnsafeEncoding(t *testing.T) {
 	if got := phone(q); got != partial {
 		t.Errorf("back in UTF8: %q, want %q", got, partial)
 	}
+}
+
+// lastRows runs a simple Query and returns the rows of its last result.
+func lastRows(ctx context.Context, c *pgconn.PgConn, sql string) ([][][]byte, error) {
+	res, err := c.Exec(ctx, sql).ReadAll()
+	if err != nil {
+		return nil, err
+	}
+	return res[len(res)-1].Rows, nil
 }

@@ -115,44 +115,20 @@ func shapeOf(sql string) (shaped, bool) {
 			i = j
 			sep()
 		case c == '\'':
-			j := i + 1
-			for {
-				if j >= n {
-					return shaped{}, false
-				}
-				if sql[j] == '\'' {
-					if j+1 < n && sql[j+1] == '\'' {
-						j += 2
-						continue
-					}
-					break
-				}
-				j++
-			}
-			end := j + 1
-			if nextIsQuote(sql, end) {
-				return shaped{}, false // 'a' 'b' on two lines is one literal
+			end, ok := skipQuoted(sql, i)
+			if !ok || nextIsQuote(sql, end) {
+				return shaped{}, false // unterminated; 'a' 'b' on two lines is one literal
 			}
 			sh.lits = append(sh.lits, [2]int{i, end})
 			b = append(b, 1, 'S')
 			i = end
 		case c == '"':
-			j := i + 1
-			for {
-				if j >= n {
-					return shaped{}, false
-				}
-				if sql[j] == '"' {
-					if j+1 < n && sql[j+1] == '"' {
-						j += 2
-						continue
-					}
-					break
-				}
-				j++
+			end, ok := skipQuoted(sql, i)
+			if !ok {
+				return shaped{}, false
 			}
-			b = append(b, sql[i:j+1]...)
-			i = j + 1
+			b = append(b, sql[i:end]...)
+			i = end
 		case isDigit(c):
 			j := i
 			for j < n && isDigit(sql[j]) {
@@ -214,6 +190,23 @@ func isIdentStart(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c >= 0x80
 }
 func isIdentCont(c byte) bool { return isIdentStart(c) || isDigit(c) || c == '$' }
+
+// skipQuoted returns the end of the string or quoted identifier that
+// starts at sql[i] (its quote character doubled inside stands for itself).
+func skipQuoted(sql string, i int) (int, bool) {
+	q := sql[i]
+	for j := i + 1; j < len(sql); j++ {
+		if sql[j] != q {
+			continue
+		}
+		if j+1 < len(sql) && sql[j+1] == q {
+			j++
+			continue
+		}
+		return j + 1, true
+	}
+	return 0, false
+}
 
 // skipBlockComment returns the end of the (nested) comment at sql[i:].
 func skipBlockComment(sql string, i int) (int, bool) {
