@@ -285,6 +285,18 @@ func (e *engine) childMessages(sc *scope, m protoreflect.Message, ls *[]lineage)
 
 func (e *engine) funcCall(sc *scope, fc *pg.FuncCall) lineage {
 	schema, name := qualifiedName(fc.Funcname)
+	if name == "system_user" && fc.Funcformat == pg.CoercionForm_COERCE_SQL_SYNTAX && len(fc.Args) == 0 {
+		// The parser (PostgreSQL 17's grammar) reads a bare system_user as
+		// the SYSTEM_USER function of PostgreSQL 16 and later; PostgreSQL
+		// 15 and older read it as a column name. Over SELECT email AS
+		// system_user, lower(system_user) would pass for the login method
+		// on an older server: it derives from the column of that name, if
+		// the scope has one.
+		if l, ok := e.nameInScope(sc, name); ok {
+			return derive(l)
+		}
+		return lineage{}
+	}
 	kind, reason := e.snap.funcClass(schema, name)
 	args := make([]lineage, 0, len(fc.Args)+1)
 	for _, a := range fc.Args {
@@ -494,6 +506,20 @@ func rteColumn(r *rte, name string) lineage {
 	return unknownLineage(wholeRow(r.cols, true))
 }
 
+// nameInScope resolves an unqualified column name (or a relation name,
+// as a whole row) the way columnRef does, reporting whether it resolved.
+func (e *engine) nameInScope(sc *scope, name string) (lineage, bool) {
+	for s := sc; s != nil; s = s.parent {
+		if l, ok := s.lookup(name); ok {
+			return l, true
+		}
+		if r := s.findRTE("", name); r != nil {
+			return wholeRow(r.cols, r.unknownShape), true
+		}
+	}
+	return lineage{}, false
+}
+
 func (e *engine) columnRef(sc *scope, cr *pg.ColumnRef) lineage {
 	names, star := refFields(cr)
 	if star {
@@ -520,13 +546,8 @@ func (e *engine) columnRef(sc *scope, cr *pg.ColumnRef) lineage {
 	}
 	switch len(names) {
 	case 1:
-		for s := sc; s != nil; s = s.parent {
-			if l, ok := s.lookup(names[0]); ok {
-				return l
-			}
-			if r := s.findRTE("", names[0]); r != nil {
-				return wholeRow(r.cols, r.unknownShape)
-			}
+		if l, ok := e.nameInScope(sc, names[0]); ok {
+			return l
 		}
 		if systemColumns[names[0]] && sc != nil && len(sc.items) > 0 {
 			return lineage{}

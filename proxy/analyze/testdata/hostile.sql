@@ -1406,3 +1406,15 @@ ROLLBACK
 -- kind: set
 -- changes-encoding: false
 SET search_path = public
+
+-- name: grammar_system_user_column
+-- vector: grammar drift: pgveil's parser reads a bare system_user as PostgreSQL 16's SYSTEM_USER function, PostgreSQL 15 as a column name
+-- kind: select
+-- out: derived customers.email
+SELECT lower(system_user) FROM (SELECT email AS system_user FROM customers) t
+
+-- name: grammar_system_user_function
+-- vector: with no column of that name in scope, system_user is the login method, not personal data
+-- kind: select
+-- out: none
+SELECT system_user
