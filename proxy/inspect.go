@@ -92,7 +92,7 @@ func (ss *session) encodingHazard(text string) string {
 	if isASCII(text) {
 		return ""
 	}
-	if ss.readySeen.Load() < ss.in.encodingChange {
+	if ss.encodingUncertain() {
 		return "it has non-ASCII characters and a statement before it may change client_encoding; send it after that statement's result"
 	}
 	if ss.encodingUnsafe.Load() {
