@@ -42,6 +42,7 @@ fuzz:
 	$(GO) test ./rules -run='^$$' -fuzz='^FuzzScrub$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./rules -run='^$$' -fuzz='^FuzzParseCatalog$$' -fuzztime=$(FUZZTIME)
 	$(GO) test ./proxy/analyze -run='^$$' -fuzz='^FuzzAnalyze$$' -fuzztime=$(FUZZTIME)
+	$(GO) test ./proxy/analyze -run='^$$' -fuzz='^FuzzShapeLiterals$$' -fuzztime=$(FUZZTIME)
 
 vet:
 	$(GO) vet ./...

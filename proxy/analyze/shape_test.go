@@ -178,3 +178,65 @@ func TestShapeCachePins(t *testing.T) {
 		t.Errorf("set_config('client_encoding') served from set_config('application_name')'s analysis")
 	}
 }
+
+// FuzzShapeLiterals checks the claim the shape cache rests on: when
+// PostgreSQL's scanner agrees with shapeOf on a text's literals, it agrees
+// on every text of the same shape, whatever the literals hold. The second
+// input supplies new literal contents.
+func FuzzShapeLiterals(f *testing.F) {
+	for _, s := range [][2]string{
+		{"SELECT email FROM customers WHERE id = 1 AND full_name = 'x' AND score > 1.5", "it's -- /* $$ \" ü"},
+		{"SELECT 'a' -- c\n, 'b' /* 'c' */ FROM t WHERE \"q\"\"x\" = 2", "\n'\n"},
+		{"INSERT INTO t VALUES (1, 'two', 3.0), ($1, 'x', 4.25)", "0123456789"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, sql, fill string) {
+		sh, ok := shapeOf(sql)
+		if !ok || !verifyShape(sql, sh) {
+			return
+		}
+		// New contents: a string literal gets fill (quotes doubled, no
+		// backslash or control characters), a number gets fill's digits.
+		var str, digits strings.Builder
+		for _, r := range fill {
+			switch {
+			case r == '\\' || r < 0x20 || r == 0x7f:
+			case r == '\'':
+				str.WriteString("''")
+			default:
+				str.WriteRune(r)
+			}
+			if r >= '0' && r <= '9' && digits.Len() < 9 {
+				digits.WriteRune(r)
+			}
+		}
+		d := digits.String()
+		if d == "" {
+			d = "0"
+		}
+		var b strings.Builder
+		pos := 0
+		for k, l := range sh.lits {
+			b.WriteString(sql[pos:l[0]])
+			switch literalKind(sh.key, k) {
+			case 'S':
+				b.WriteString("'" + str.String() + "'")
+			case 'I':
+				b.WriteString(d)
+			case 'F':
+				b.WriteString(d + "." + d)
+			}
+			pos = l[1]
+		}
+		b.WriteString(sql[pos:])
+		v := b.String()
+		vs, ok := shapeOf(v)
+		if !ok || vs.key != sh.key {
+			t.Fatalf("%q: a variant of a shaped text has another shape: %q", sql, v)
+		}
+		if !verifyShape(v, vs) {
+			t.Fatalf("%q verified, but PostgreSQL's scanner reads the literals of %q differently", sql, v)
+		}
+	})
+}
