@@ -243,23 +243,34 @@ func fakeUpstream(t *testing.T, answer func(be *pgproto3.Backend)) (addr string,
 	return ln.Addr().String(), func() { <-done }
 }
 
-// TestUpstreamVanishesMidResult: a fake upstream that dies half-way through
-// a result. The client must get FATAL 08006 and the session must end.
-func TestUpstreamVanishesMidResult(t *testing.T) {
-	addr, wait := fakeUpstream(t, func(be *pgproto3.Backend) {
-		be.Send(&pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{{Name: []byte("a"), DataTypeOID: 25, DataTypeSize: -1, TypeModifier: -1}}})
-		for range 10 {
-			be.Send(&pgproto3.DataRow{Values: [][]byte{[]byte("x")}})
-		}
-		be.Flush()
-	})
+// throughFakeUpstream connects pgx to a pass-through proxy in front of
+// fakeUpstream(answer).
+func throughFakeUpstream(t *testing.T, answer func(be *pgproto3.Backend)) (context.Context, *pgx.Conn, func()) {
+	t.Helper()
+	addr, wait := fakeUpstream(t, answer)
 	p := startProxy(t, &pgtest.Server{}, func(c *Config) { c.Upstream = addr })
 	ctx := testCtx(t)
 	conn, err := pgx.Connect(ctx, dsn(p.addr, "anyone", "postgres"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return ctx, conn, wait
+}
+
+// textColumnA describes a one-column result: a of type text.
+var textColumnA = &pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{{Name: []byte("a"), DataTypeOID: 25, DataTypeSize: -1, TypeModifier: -1}}}
+
+// TestUpstreamVanishesMidResult: a fake upstream that dies half-way through
+// a result. The client must get FATAL 08006 and the session must end.
+func TestUpstreamVanishesMidResult(t *testing.T) {
+	ctx, conn, wait := throughFakeUpstream(t, func(be *pgproto3.Backend) {
+		be.Send(textColumnA)
+		for range 10 {
+			be.Send(&pgproto3.DataRow{Values: [][]byte{[]byte("x")}})
+		}
+		be.Flush()
+	})
 	rows, _ := conn.Query(ctx, "select a from t", pgx.QueryExecModeSimpleProtocol)
 	for rows.Next() {
 	}
@@ -277,21 +288,14 @@ func TestUpstreamVanishesMidResult(t *testing.T) {
 // only at the next statement; that statement must then fail with 08006,
 // promptly, as it would against a direct connection.
 func TestUpstreamVanishesAfterReadyForQuery(t *testing.T) {
-	addr, wait := fakeUpstream(t, func(be *pgproto3.Backend) {
-		be.Send(&pgproto3.RowDescription{Fields: []pgproto3.FieldDescription{{Name: []byte("a"), DataTypeOID: 25, DataTypeSize: -1, TypeModifier: -1}}})
+	ctx, conn, wait := throughFakeUpstream(t, func(be *pgproto3.Backend) {
+		be.Send(textColumnA)
 		be.Send(&pgproto3.DataRow{Values: [][]byte{[]byte("x")}})
 		be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT 1")})
 		be.Send(&pgproto3.ReadyForQuery{TxStatus: 'I'})
 		be.Flush()
 		// Close at once: the FIN follows the ReadyForQuery closely.
 	})
-	p := startProxy(t, &pgtest.Server{}, func(c *Config) { c.Upstream = addr })
-	ctx := testCtx(t)
-	conn, err := pgx.Connect(ctx, dsn(p.addr, "anyone", "postgres"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	var a string
 	if err := conn.QueryRow(ctx, "select a from t", pgx.QueryExecModeSimpleProtocol).Scan(&a); err != nil || a != "x" {
 		t.Fatalf("first statement: %q, %v", a, err)
@@ -299,7 +303,7 @@ func TestUpstreamVanishesAfterReadyForQuery(t *testing.T) {
 	wait()
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	_, err = conn.Exec(qctx, "select 1", pgx.QueryExecModeSimpleProtocol)
+	_, err := conn.Exec(qctx, "select 1", pgx.QueryExecModeSimpleProtocol)
 	var pe *pgconn.PgError
 	if qctx.Err() != nil {
 		t.Fatalf("the statement after the upstream closed hung: %v", err)

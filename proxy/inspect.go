@@ -49,8 +49,9 @@ type inspector struct {
 	// discarding is set after a refusal in the extended protocol: client
 	// messages are dropped up to the next Sync.
 	discarding bool
-	// readySent counts the Query, Sync and FunctionCall messages forwarded
-	// (each answered by one ReadyForQuery; session.readySeen counts those).
+	// readySent counts the Query, Sync and FunctionCall messages forwarded,
+	// each answered by one ReadyForQuery; readySent minus inflight is the
+	// number of those answers seen (readySeen).
 	// encodingChange is the readySent number whose ReadyForQuery follows
 	// the last statement that may have changed client_encoding: until it
 	// arrives, pgveil does not know how Postgres reads non-ASCII text.
@@ -139,7 +140,13 @@ func (ss *session) noteEncodingChange(st *rules.Statement) {
 // (ParameterStatus comes with ReadyForQuery): its rows may then be in an
 // encoding in which the text masks cannot work (execution.encodingUncertain).
 func (ss *session) encodingUncertain() bool {
-	return ss.readySeen.Load() < ss.in.encodingChange
+	return ss.readySeen() < ss.in.encodingChange
+}
+
+// readySeen is the number of ReadyForQuery messages the server relay has
+// handled (client relay only).
+func (ss *session) readySeen() int64 {
+	return ss.in.readySent - int64(ss.inflight.Load())
 }
 
 // executesEncodingChange reports whether SQL EXECUTE runs a prepared

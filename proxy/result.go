@@ -145,7 +145,6 @@ func (ss *session) inspectFrame(typ byte, body []byte) (done bool, err error) {
 		return true, err
 	}
 	if typ == 'Z' {
-		ss.readySeen.Add(1)
 		st.batchFailed = false
 		if ss.inflight.Add(-1) <= 0 && ss.cfg.IdleTimeout > 0 {
 			ss.client.SetReadDeadline(time.Now().Add(ss.cfg.IdleTimeout))

@@ -69,12 +69,11 @@ type session struct {
 	fatalSent atomic.Bool
 
 	// encodingUnsafe: the server reported a client_encoding whose
-	// characters can contain ASCII bytes (asciiUnsafeEncodings). readySeen
-	// counts the ReadyForQuery messages of an inspecting session. Both are
-	// written by the server relay and read by the client relay
+	// characters can contain ASCII bytes (asciiUnsafeEncodings). Written by
+	// the server relay before the ReadyForQuery that follows the report
+	// (which decrements inflight), read by the client relay
 	// (encodingHazard).
 	encodingUnsafe atomic.Bool
-	readySeen      atomic.Int64
 
 	// Inspecting sessions (Config.Decider set) only:
 	in         *inspector   // client relay's maps

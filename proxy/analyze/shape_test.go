@@ -10,6 +10,15 @@ import (
 	"github.com/pgveil/pgveil/rules"
 )
 
+var literalAlternatives = map[pg.Token][2]string{
+	pg.Token_ICONST:  {"7", "8"},
+	pg.Token_FCONST:  {"1.5", "2.5"},
+	pg.Token_SCONST:  {"'zq'", "'qz'"},
+	pg.Token_USCONST: {"U&'zq'", "U&'qz'"},
+	pg.Token_BCONST:  {"B'10'", "B'01'"},
+	pg.Token_XCONST:  {"X'1F'", "X'2E'"},
+}
+
 // literalVariant returns sql with the literal tokens whose index is in
 // change replaced by other literals of the same token kind (nil changes
 // every literal), or "" when PostgreSQL's scanner rejects sql.
@@ -34,29 +43,12 @@ func literalVariant(sql string, change map[int]bool) string {
 			continue
 		}
 		i++
-		var alt string
-		switch tok.Token {
-		case pg.Token_ICONST:
-			alt = "7"
-			if lit == alt {
-				alt = "8"
-			}
-		case pg.Token_FCONST:
-			alt = "1.5"
-			if lit == alt {
-				alt = "2.5"
-			}
-		case pg.Token_SCONST:
-			alt = "'zq'"
-			if lit == alt {
-				alt = "'qz'"
-			}
-		case pg.Token_USCONST:
-			alt = "U&'zq'"
-		case pg.Token_BCONST:
-			alt = "B'10'"
-		case pg.Token_XCONST:
-			alt = "X'1F'"
+		// Another literal of the same token kind (the second when the
+		// first is the literal itself).
+		alts := literalAlternatives[tok.Token]
+		alt := alts[0]
+		if lit == alt {
+			alt = alts[1]
 		}
 		b.WriteString(alt)
 	}
