@@ -169,10 +169,10 @@ func (a *Analyzer) lookup(snap *Snapshot, sql string) *entry {
 			return se.ent
 		}
 	}
-	e, tree, consulted := analyzeTree(snap, sql)
+	e, p := analyzeTree(snap, sql)
 	a.cache.Add(k, e)
-	if shapeOK && tree != nil && verifyShape(sql, sh) {
-		a.shapes.Add(sk, &shapeEntry{ent: e, pinned: pinLiterals(sql, sh.lits, tree, consulted)})
+	if shapeOK && p.tree != nil && verifyShape(sh, p.tokens) {
+		a.shapes.Add(sk, &shapeEntry{ent: e, pinned: pinLiterals(sql, sh.lits, p.tree, p.consulted)})
 	}
 	return e
 }
@@ -187,14 +187,21 @@ func (a *Analyzer) Purge() {
 
 // analyzeText parses sql and analyzes each statement.
 func analyzeText(snap *Snapshot, sql string) *entry {
-	e, _, _ := analyzeTree(snap, sql)
+	e, _ := analyzeTree(snap, sql)
 	return e
 }
 
-// analyzeTree is analyzeText that also returns the parse tree (nil when sql
-// does not parse or its analysis failed) and the locations of the constants whose values the
-// analysis read (engine.consult).
-func analyzeTree(snap *Snapshot, sql string) (*entry, *pg.ParseResult, []int32) {
+// parsed is what an analysis learned on the way that the shape cache needs.
+type parsed struct {
+	tree      *pg.ParseResult // nil when sql did not parse or its analysis failed
+	tokens    []*pg.ScanToken // pg_query's scan of sql; nil when it failed
+	consulted []int32         // locations of constants whose values were read (engine.consult)
+}
+
+// analyzeTree is analyzeText that also returns what the shape cache needs.
+// It scans sql once: the tokens serve the literal check, every statement's
+// Normalized text and the shape's verification.
+func analyzeTree(snap *Snapshot, sql string) (*entry, parsed) {
 	tree, err := pg.Parse(sql)
 	if err != nil {
 		// Never include the parser's message: it quotes the text near the
@@ -208,17 +215,23 @@ func analyzeTree(snap *Snapshot, sql string) (*entry, *pg.ParseResult, []int32) 
 		}
 		st.Normalized, _ = normalize(sql)
 		st.Fingerprint = textFingerprint(st.Normalized)
-		return &entry{stmts: []*rules.Statement{st}}, nil, nil
+		return &entry{stmts: []*rules.Statement{st}}, parsed{}
+	}
+	var p parsed
+	scan, scanErr := pg.Scan(sql)
+	if scanErr == nil {
+		p.tokens = scan.Tokens
 	}
 	if len(tree.Stmts) == 0 {
-		return &entry{stmts: []*rules.Statement{{Kind: rules.KindEmpty}}}, tree, nil
+		p.tree = tree
+		return &entry{stmts: []*rules.Statement{{Kind: rules.KindEmpty}}}, p
 	}
 	ent := &entry{stmts: make([]*rules.Statement, 0, len(tree.Stmts))}
-	var consulted []int32
-	shapeTree := tree
-	lits := backslashLiterals(sql)
+	p.tree = tree
+	lits := backslashLiterals(sql, p.tokens, scanErr != nil)
 	for _, raw := range tree.Stmts {
-		text := stmtText(sql, raw)
+		start, end := stmtSpan(sql, raw)
+		text := sql[start:end]
 		r := analyzeRaw(snap, raw.Stmt)
 		st := r.st
 		if reason := lits.ambiguity(st, raw); reason != "" {
@@ -229,7 +242,9 @@ func analyzeTree(snap *Snapshot, sql string) (*entry, *pg.ParseResult, []int32) 
 			st.OpaqueReason = reason
 		}
 		var maxParam int
-		st.Normalized, maxParam = normalize(text)
+		if scanErr == nil {
+			st.Normalized, maxParam = normalizeTokens(text, tokensIn(p.tokens, start, end), start)
+		}
 		if maxParam > st.Params && st.Kind != rules.KindPrepare {
 			st.Params = maxParam
 		}
@@ -243,14 +258,14 @@ func analyzeTree(snap *Snapshot, sql string) (*entry, *pg.ParseResult, []int32) 
 			in.Fingerprint = st.Fingerprint + ":inner"
 		}
 		if r.e == nil {
-			shapeTree = nil // the analysis failed: nothing to share
+			p.tree = nil // the analysis failed: nothing to share
 		} else {
 			ent.unknownRelations = ent.unknownRelations || r.e.unknownRel
-			consulted = append(consulted, r.e.consulted...)
+			p.consulted = append(p.consulted, r.e.consulted...)
 		}
 		ent.stmts = append(ent.stmts, st)
 	}
-	return ent, shapeTree, consulted
+	return ent, p
 }
 
 // The parser reads SQL with standard_conforming_strings on, PostgreSQL's
@@ -279,16 +294,15 @@ type literalScan struct {
 	backslash []int // start offsets of plain literals that contain a backslash
 }
 
-func backslashLiterals(sql string) literalScan {
+func backslashLiterals(sql string, tokens []*pg.ScanToken, scanFailed bool) literalScan {
 	if !strings.Contains(sql, `\`) {
 		return literalScan{}
 	}
-	res, err := pg.Scan(sql)
-	if err != nil {
+	if scanFailed {
 		return literalScan{failed: true}
 	}
 	var ls literalScan
-	for _, t := range res.Tokens {
+	for _, t := range tokens {
 		start, end := int(t.Start), int(t.End)
 		if t.Token != pg.Token_SCONST || start < 0 || end > len(sql) || start >= end || sql[start] != '\'' {
 			continue
@@ -345,15 +359,47 @@ func analyzeRaw(snap *Snapshot, n *pg.Node) (r result) {
 
 // stmtText slices one statement out of a multi-statement string.
 func stmtText(sql string, raw *pg.RawStmt) string {
-	start := int(raw.StmtLocation)
+	start, end := stmtSpan(sql, raw)
+	return sql[start:end]
+}
+
+// stmtSpan returns the offsets of one statement of sql, without the white
+// space around it.
+func stmtSpan(sql string, raw *pg.RawStmt) (start, end int) {
+	start = int(raw.StmtLocation)
 	if start < 0 || start > len(sql) {
-		return sql
+		start = 0
 	}
-	end := len(sql)
+	end = len(sql)
 	if raw.StmtLen > 0 && start+int(raw.StmtLen) <= len(sql) {
 		end = start + int(raw.StmtLen)
 	}
-	return strings.TrimSpace(sql[start:end])
+	for start < end && isSpaceByte(sql[start]) {
+		start++
+	}
+	for end > start && isSpaceByte(sql[end-1]) {
+		end--
+	}
+	return start, end
+}
+
+// isSpaceByte is white space as strings.TrimSpace sees it in ASCII (the
+// scanner's white space is ASCII).
+func isSpaceByte(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+}
+
+// tokensIn returns the tokens that lie within sql[start:end].
+func tokensIn(tokens []*pg.ScanToken, start, end int) []*pg.ScanToken {
+	i := 0
+	for i < len(tokens) && int(tokens[i].Start) < start {
+		i++
+	}
+	j := i
+	for j < len(tokens) && int(tokens[j].End) <= end {
+		j++
+	}
+	return tokens[i:j]
 }
 
 // normalize returns the statement with every literal (string, number, bit
@@ -366,10 +412,17 @@ func normalize(text string) (string, int) {
 	if err != nil {
 		return "", 0
 	}
+	return normalizeTokens(text, res.Tokens, 0)
+}
+
+// normalizeTokens is normalize with text's tokens already scanned; their
+// offsets are base more than those in text.
+func normalizeTokens(text string, tokens []*pg.ScanToken, base int) (string, int) {
 	maxParam := 0
-	for _, t := range res.Tokens {
-		if t.Token == pg.Token_PARAM && int(t.Start) < int(t.End) && int(t.End) <= len(text) {
-			if n, err := strconv.Atoi(strings.TrimPrefix(text[t.Start:t.End], "$")); err == nil && n > maxParam {
+	for _, t := range tokens {
+		start, end := int(t.Start)-base, int(t.End)-base
+		if t.Token == pg.Token_PARAM && 0 <= start && start < end && end <= len(text) {
+			if n, err := strconv.Atoi(strings.TrimPrefix(text[start:end], "$")); err == nil && n > maxParam {
 				maxParam = n
 			}
 		}
@@ -378,8 +431,8 @@ func normalize(text string) (string, int) {
 	b.Grow(len(text))
 	next := maxParam + 1
 	pos := 0
-	for _, t := range res.Tokens {
-		start, end := int(t.Start), int(t.End)
+	for _, t := range tokens {
+		start, end := int(t.Start)-base, int(t.End)-base
 		if start < pos || end > len(text) || start > end {
 			return "", maxParam
 		}
@@ -391,10 +444,10 @@ func normalize(text string) (string, int) {
 		if gap != "" {
 			b.WriteByte(' ')
 		}
-		switch t.Token {
-		case pg.Token_SQL_COMMENT, pg.Token_C_COMMENT:
+		switch {
+		case t.Token == pg.Token_SQL_COMMENT || t.Token == pg.Token_C_COMMENT:
 			b.WriteByte(' ')
-		case pg.Token_SCONST, pg.Token_USCONST, pg.Token_BCONST, pg.Token_XCONST, pg.Token_ICONST, pg.Token_FCONST:
+		case literalToken(t.Token):
 			b.WriteString("$" + strconv.Itoa(next))
 			next++
 		default:

@@ -253,15 +253,15 @@ func nextIsQuote(sql string, i int) bool {
 	return false
 }
 
-// verifyShape reports whether pg_query's scanner (PostgreSQL's) finds
-// exactly sh's literals, with the same kinds.
-func verifyShape(sql string, sh shaped) bool {
-	res, err := pg.Scan(sql)
-	if err != nil {
+// verifyShape reports whether pg_query's scanner (PostgreSQL's) found
+// exactly sh's literals, with the same kinds, in tokens (its scan of the
+// text; nil when the scan failed).
+func verifyShape(sh shaped, tokens []*pg.ScanToken) bool {
+	if tokens == nil {
 		return false
 	}
 	k := 0
-	for _, t := range res.Tokens {
+	for _, t := range tokens {
 		if !literalToken(t.Token) {
 			continue
 		}
