@@ -268,7 +268,15 @@ func verifyShape(sh shaped, tokens []*pg.ScanToken) bool {
 		if k >= len(sh.lits) || int(t.Start) != sh.lits[k][0] || int(t.End) != sh.lits[k][1] {
 			return false
 		}
-		want := map[pg.Token]byte{pg.Token_SCONST: 'S', pg.Token_ICONST: 'I', pg.Token_FCONST: 'F'}[t.Token]
+		var want byte
+		switch t.Token {
+		case pg.Token_SCONST:
+			want = 'S'
+		case pg.Token_ICONST:
+			want = 'I'
+		case pg.Token_FCONST:
+			want = 'F'
+		}
 		if want == 0 || literalKind(sh.key, k) != want {
 			return false
 		}
