@@ -203,17 +203,6 @@ func (e envelope) wrap(spans []*tracepb.Span) []*tracepb.ResourceSpans {
 	}}
 }
 
-// countSpans counts the spans of resource spans.
-func countSpans(rss []*tracepb.ResourceSpans) int {
-	n := 0
-	for _, rs := range rss {
-		for _, ss := range rs.GetScopeSpans() {
-			n += len(ss.GetSpans())
-		}
-	}
-	return n
-}
-
 // flattenSpans returns the spans of resource spans, in order.
 func flattenSpans(rss []*tracepb.ResourceSpans) []*tracepb.Span {
 	var out []*tracepb.Span

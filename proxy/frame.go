@@ -66,9 +66,6 @@ func newFrameReader(r io.Reader, size, maxBody int) *frameReader {
 	return &frameReader{r: r, buf: make([]byte, size), maxBody: maxBody}
 }
 
-// buffered reports how many bytes have been read but not consumed.
-func (fr *frameReader) buffered() int { return fr.end - fr.start }
-
 // hasFrame reports whether a complete frame is already buffered, that is,
 // whether the next call to next can return without reading from the socket.
 // Relays flush their output before a read that would block.

@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -330,7 +329,5 @@ func (s *Server) dialUpstream(ctx context.Context) (net.Conn, error) {
 	tc.SetDeadline(time.Time{})
 	return tc, nil
 }
-
-func (s *Server) logger() *slog.Logger { return s.cfg.Logger }
 
 var errDraining = errors.New("server is shutting down")

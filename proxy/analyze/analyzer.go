@@ -357,12 +357,6 @@ func analyzeRaw(snap *Snapshot, n *pg.Node) (r result) {
 	return analyzeNode(snap, n, false)
 }
 
-// stmtText slices one statement out of a multi-statement string.
-func stmtText(sql string, raw *pg.RawStmt) string {
-	start, end := stmtSpan(sql, raw)
-	return sql[start:end]
-}
-
 // stmtSpan returns the offsets of one statement of sql, without the white
 // space around it.
 func stmtSpan(sql string, raw *pg.RawStmt) (start, end int) {

@@ -24,11 +24,6 @@ func compareRef(a, b rules.ColumnRef) int {
 	return strings.Compare(a.Column, b.Column)
 }
 
-// directRef is the lineage of a stored column read as is.
-func directRef(ref rules.ColumnRef) lineage {
-	return lineage{srcs: []rules.ColumnRef{ref}, direct: true}
-}
-
 // unknownLineage is a value of unknown origin that may also derive from
 // srcs.
 func unknownLineage(srcs ...lineage) lineage {
