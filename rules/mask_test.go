@@ -180,3 +180,39 @@ func TestValidCategoryName(t *testing.T) {
 		}
 	}
 }
+
+// TestPartialASCIIFastPath checks that partial's one-byte-per-character
+// path gives what the rune-by-rune path gives, for every ASCII value up to
+// 12 bytes long (of a few shapes) and every keep up to 14, and that
+// asciiOnly sees a non-ASCII byte at any position of a word-sized value.
+func TestPartialASCIIFastPath(t *testing.T) {
+	const alphabet = "a+0 -@*~"
+	for n := 0; n <= 12; n++ {
+		v := make([]byte, n)
+		for i := range v {
+			v[i] = alphabet[(i*5+n)%len(alphabet)]
+		}
+		if !asciiOnly(v) {
+			t.Fatalf("asciiOnly(%q) = false", v)
+		}
+		for keep := 0; keep <= 14; keep++ {
+			got, want := appendPartialASCII(nil, v, keep), appendPartialRunes(nil, v, keep)
+			if string(got) != string(want) {
+				t.Errorf("partial:%d of %q: ASCII path %q, rune path %q", keep, v, got, want)
+			}
+		}
+	}
+	for n := 1; n <= 20; n++ {
+		for at := range n {
+			v := []byte(strings.Repeat("x", n))
+			v[at] = 0xc3
+			if asciiOnly(v) {
+				t.Errorf("asciiOnly misses byte 0xc3 at %d of %d", at, n)
+			}
+		}
+	}
+	// A non-ASCII value takes the rune path: the kept characters are whole.
+	if got := string(appendPartial(nil, []byte("Zoë Müller"), 3, false)); got != "*******ler" {
+		t.Errorf("partial:3 of Zoë Müller = %q", got)
+	}
+}

@@ -267,7 +267,6 @@ func (p *Plan) AppendDataRow(dst, body []byte) ([]byte, error) {
 	dst = append(dst, 'D', 0, 0, 0, 0)
 	rp, run := 2, 0 // read position; start of the bytes not yet copied
 	for i := range p.cols {
-		c := &p.cols[i]
 		if len(body)-rp < 4 {
 			return dst[:start], fmt.Errorf("%w: column %d: short body", ErrMalformedRow, i)
 		}
@@ -280,11 +279,14 @@ func (p *Plan) AppendDataRow(dst, body []byte) ([]byte, error) {
 		if vlen == -1 {
 			continue
 		}
-		v := body[rp : rp+int(vlen) : rp+int(vlen)]
-		rp += int(vlen)
+		end := rp + int(vlen)
+		c := &p.cols[i]
 		if c.op == opPass {
+			rp = end
 			continue
 		}
+		v := body[rp:end:end]
+		rp = end
 		dst = append(dst, body[run:at]...)
 		run = rp
 		dst = p.appendMasked(c, dst, v)
