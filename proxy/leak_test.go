@@ -624,3 +624,63 @@ func TestAnalyticRefusals(t *testing.T) {
 		t.Errorf("refusal rate %.1f%%, want < 5%%", 100*rate)
 	}
 }
+
+// TestStorageChannels covers builtins that keep a value where a later
+// statement reads it back with no lineage: a sequence (setval, read back
+// with currval), the random generator's seed (setseed, then random()) and
+// advisory lock keys (pg_locks). Each channel writes a value computed from one customer's
+// e-mail address and reads it back. Run directly (as dpo, who sees
+// everything) the read-back value is the encoded address; through pgveil,
+// for an identity that sees e-mail addresses masked, the write must be
+// refused before it reaches Postgres, and the read-back must then differ.
+func TestStorageChannels(t *testing.T) {
+	pg, _ := requireDemo(t)
+	p := maskingProxy(t, pg, fixedDecider{"analyst": strictDecision})
+	ctx := testCtx(t)
+	const row = "FROM customers WHERE id = 7"
+	channels := []struct {
+		name, setup, write, read string
+	}{
+		{"setval", "CREATE TEMP SEQUENCE leak_seq",
+			"SELECT setval('leak_seq', ('x' || encode(substr(convert_to(email, 'UTF8'), 1, 7), 'hex'))::bit(56)::bigint) " + row,
+			"SELECT currval('leak_seq')::text"},
+		{"setseed", "",
+			"SELECT setseed(ascii(email) / 256.0) " + row,
+			"SELECT random()::text"},
+		{"advisory_lock", "",
+			"SELECT pg_advisory_lock(('x' || encode(substr(convert_to(email, 'UTF8'), 1, 4), 'hex'))::bit(32)::int) " + row,
+			"SELECT coalesce(string_agg(objid::text, ','), '') FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"},
+	}
+	run := func(c *pgconn.PgConn, ch int) (read string, writeErr error) {
+		x := channels[ch]
+		if x.setup != "" {
+			if _, err := c.Exec(ctx, x.setup).ReadAll(); err != nil {
+				t.Fatalf("%s: setup: %v", x.name, err)
+			}
+		}
+		_, writeErr = c.Exec(ctx, x.write).ReadAll()
+		res, err := c.Exec(ctx, x.read).ReadAll()
+		if err != nil || len(res) != 1 || len(res[0].Rows) != 1 {
+			// currval before any setval: nothing was stored.
+			return fmt.Sprintf("(no value: %v)", err), writeErr
+		}
+		return string(res[0].Rows[0][0]), writeErr
+	}
+	for i, x := range channels {
+		direct, _ := recordingConn(ctx, t, pg.DSN("dpo", "dpo-demo", demoDB))
+		leaked, err := run(direct, i)
+		if err != nil || strings.HasPrefix(leaked, "(no value") {
+			t.Fatalf("%s directly: %v %s", x.name, err, leaked)
+		}
+		direct.Close(ctx) // releases its advisory lock
+		analyst, _ := recordingConn(ctx, t, demoDSN(p.addr, "analyst"))
+		got, err := run(analyst, i)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != "42501" || !strings.HasPrefix(pe.Message, "pgveil") {
+			t.Errorf("%s: the write was not refused by pgveil: %v", x.name, err)
+		}
+		if got == leaked {
+			t.Errorf("LEAK %s: reads back %q, the value the write stored from the e-mail address", x.name, got)
+		}
+	}
+}

@@ -112,6 +112,35 @@ func TestUserSRFShapeUnknown(t *testing.T) {
 	}
 }
 
+// TestStoringBuiltinShadowed: a user function with the name of a builtin
+// that stores its arguments (set_config, setval) may be the one PostgreSQL
+// calls, and it may read tables, so an unqualified call is opaque; a
+// pg_catalog-qualified call is the builtin, a server-side copy.
+func TestStoringBuiltinShadowed(t *testing.T) {
+	s := testSchema()
+	s.Functions = append(s.Functions,
+		Function{OID: 20100, Schema: "public", Name: "set_config", Language: "plpgsql", Kind: 'f'},
+		Function{OID: 20101, Schema: "public", Name: "setval", Language: "plpgsql", Kind: 'f'})
+	snap := NewSnapshot(s, mapClassifier(demoRules), Trust{})
+	for _, q := range []string{
+		"SELECT set_config('app.x', email, false) FROM customers",
+		"SELECT setval('s', length(email)) FROM customers",
+	} {
+		if st := analyzeOne(t, snap, q); !st.Opaque {
+			t.Errorf("%s: not opaque next to a user function of the same name", q)
+		}
+	}
+	for _, q := range []string{
+		"SELECT pg_catalog.set_config('app.x', email, false) FROM customers",
+		"SELECT pg_catalog.setval('s', length(email)) FROM customers",
+	} {
+		st := analyzeOne(t, snap, q)
+		if st.Opaque || !st.ServerCopy {
+			t.Errorf("%s: Opaque = %v, ServerCopy = %v; want a server-side copy", q, st.Opaque, st.ServerCopy)
+		}
+	}
+}
+
 func TestAmbiguousRelationName(t *testing.T) {
 	s := testSchema()
 	s.Relations = append(s.Relations, rel(19000, "archive", "customers", 'r', c("id", oidInt8), c("email", oidText), c("note", oidText)))

@@ -51,6 +51,26 @@ var opaqueFuncPrefixes = []struct{ prefix, reason string }{
 	{"pg_file_", "reads or writes server files"},
 }
 
+// storingFuncs are builtins that keep their arguments' values in server or
+// session state that later statements read back with no lineage: a
+// sequence (setval, and nextval of a computed name: currval, last_value),
+// the random generator's seed (random() then reveals it), and advisory lock
+// keys (pg_locks shows them to every session). Like set_config, a call is a
+// server-side copy of what its arguments derive from.
+var storingFuncs = map[string]bool{
+	"setval":                           true,
+	"nextval":                          true,
+	"setseed":                          true,
+	"pg_advisory_lock":                 true,
+	"pg_advisory_lock_shared":          true,
+	"pg_advisory_xact_lock":            true,
+	"pg_advisory_xact_lock_shared":     true,
+	"pg_try_advisory_lock":             true,
+	"pg_try_advisory_lock_shared":      true,
+	"pg_try_advisory_xact_lock":        true,
+	"pg_try_advisory_xact_lock_shared": true,
+}
+
 // opaqueBuiltin returns the reason a builtin function is opaque, or "".
 func opaqueBuiltin(name string) string {
 	if r, ok := opaqueFuncs[name]; ok && r != "" {

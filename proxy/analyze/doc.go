@@ -111,8 +111,10 @@
 // TRUNCATE, COPY FROM; DELETE and TRUNCATE write every column), copy (the
 // value is stored server side: CREATE TABLE AS, SELECT INTO, INSERT ...
 // SELECT, UPDATE ... SET from other columns, COPY TO a file, CREATE VIEW,
-// REFRESH MATERIALIZED VIEW, set_config). The filters inside a view's
-// definition are not reported as the reader's uses.
+// REFRESH MATERIALIZED VIEW, set_config, and the builtins that keep their
+// arguments where a later statement reads them: setval, nextval of a
+// computed sequence name, setseed, advisory lock keys). The filters inside
+// a view's definition are not reported as the reader's uses.
 //
 // # Statements
 //

@@ -332,6 +332,10 @@ func (e *engine) funcCall(sc *scope, fc *pg.FuncCall) lineage {
 		// current_setting, SHOW and pg_stat_activity (application_name)
 		// return later without lineage: a server-side copy.
 		e.copyOut(l, lineage{})
+	case funcStores:
+		// (storingFuncs) the same for sequences, the random seed and
+		// advisory lock keys.
+		e.copyOut(l, lineage{})
 	}
 	return l
 }

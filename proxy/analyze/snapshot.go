@@ -601,6 +601,7 @@ const (
 	funcOpaque                      // may read relations, files or other sessions
 	funcCatalogData                 // returns catalog data values
 	funcSetConfig                   // set_config: stores a value in a session setting
+	funcStores                      // keeps its arguments in readable state (storingFuncs)
 )
 
 // funcClass classifies a called function by (optional) schema and name.
@@ -608,6 +609,8 @@ func (s *Snapshot) funcClass(schema, name string) (funcKind, string) {
 	if strings.HasPrefix(name, "dblink") {
 		return funcOpaque, "calls " + name + ", which queries another database (dblink)"
 	}
+	// builtinKind is what a builtin of this name is when it is not opaque.
+	builtinKind := funcPure
 	if schema == "" || schema == "pg_catalog" {
 		if r := opaqueBuiltin(name); r != "" {
 			if name == "pg_stat_get_activity" || name == "pg_stat_get_backend_activity" || name == "pg_mcv_list_items" {
@@ -616,11 +619,13 @@ func (s *Snapshot) funcClass(schema, name string) (funcKind, string) {
 			return funcOpaque, r
 		}
 		if name == "set_config" {
-			return funcSetConfig, ""
+			builtinKind = funcSetConfig
+		} else if storingFuncs[name] {
+			builtinKind = funcStores
 		}
 	}
 	if schema == "pg_catalog" {
-		return funcPure, ""
+		return builtinKind, ""
 	}
 	if schema != "" {
 		if s.trustedFuncName(schema, name) {
@@ -639,7 +644,10 @@ func (s *Snapshot) funcClass(schema, name string) (funcKind, string) {
 		}
 	}
 	if builtin || len(s.funcs[name]) > 0 {
-		return funcPure, ""
+		return builtinKind, ""
+	}
+	if builtinKind != funcPure {
+		return builtinKind, "" // a snapshot without pg_proc rows (tests)
 	}
 	return funcOpaque, "calls unknown function " + name
 }

@@ -1084,6 +1084,53 @@ SELECT set_config('app.leak', (SELECT email FROM customers LIMIT 1), false)
 -- out: none
 SELECT current_setting('app.leak', true)
 
+-- name: fn_setval
+-- vector: setval keeps a value in a sequence (currval and last_value read it back)
+-- servercopy: true
+-- use: customers.phone copy
+-- out: derived customers.phone
+SELECT setval('leak_seq', length(phone)) FROM customers
+
+-- name: fn_setval_qualified
+-- vector: pg_catalog.setval, 7 bytes of a value per call
+-- servercopy: true
+-- use: customers.email copy
+-- out: derived customers.email
+SELECT pg_catalog.setval('leak_seq', ('x' || encode(substr(convert_to(email, 'UTF8'), 1, 7), 'hex'))::bit(56)::bigint) FROM customers
+
+-- name: fn_nextval_computed_name
+-- vector: nextval of a sequence named from data (which sequence moved tells the value)
+-- servercopy: true
+-- use: customers.email copy
+-- out: derived customers.email
+SELECT nextval(('seq_' || left(email, 1))::regclass) FROM customers
+
+-- name: fn_nextval_literal
+-- vector: baseline: nextval of a named sequence stores nothing from data
+-- servercopy: false
+-- out: none
+SELECT nextval('leak_seq')
+
+-- name: fn_setseed
+-- vector: setseed keeps a value in the random generator (random() reveals it)
+-- servercopy: true
+-- use: customers.email copy
+-- out: derived customers.email
+SELECT setseed(ascii(email) / 256.0) FROM customers
+
+-- name: fn_advisory_lock_key
+-- vector: an advisory lock keyed by data (pg_locks shows the key to every session)
+-- servercopy: true
+-- use: customers.email copy
+-- out: derived customers.email
+SELECT pg_try_advisory_xact_lock(length(email), ascii(email)) FROM customers
+
+-- name: fn_advisory_xact_lock_key
+-- vector: a transaction-scoped advisory lock keyed by data
+-- servercopy: true
+-- use: customers.phone copy
+SELECT pg_advisory_xact_lock(length(phone)) FROM customers
+
 -- name: fn_pg_notify
 -- vector: pg_notify with a classified payload
 -- out: derived customers.email
