@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -681,6 +682,44 @@ func TestStorageChannels(t *testing.T) {
 		}
 		if got == leaked {
 			t.Errorf("LEAK %s: reads back %q, the value the write stored from the e-mail address", x.name, got)
+		}
+	}
+
+	// pg_notify: pgveil empties a masked listener's payloads but keeps
+	// channel names, so a channel named from the value carries it. The
+	// listener here knows which channel to LISTEN on; an attacker would
+	// LISTEN on every candidate.
+	super := connect(ctx, t, pg.SuperDSN(demoDB))
+	var channel string
+	if err := super.QueryRow(ctx, "SELECT 'c_' || ascii(email) "+row).Scan(&channel); err != nil {
+		t.Fatal(err)
+	}
+	for _, via := range []string{"direct", "pgveil"} {
+		cs := demoDSN(p.addr, "analyst")
+		if via == "direct" {
+			cs = pg.DSN("dpo", "dpo-demo", demoDB)
+		}
+		cfg, err := pgconn.ParseConfig(cs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var heard []string
+		cfg.OnNotification = func(_ *pgconn.PgConn, n *pgconn.Notification) { heard = append(heard, n.Channel) }
+		c, err := pgconn.ConnectConfig(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Exec(ctx, "LISTEN "+channel).ReadAll()
+		_, werr := c.Exec(ctx, "SELECT pg_notify('c_' || ascii(email), '') "+row).ReadAll()
+		c.Exec(ctx, "SELECT 1").ReadAll()
+		c.Close(ctx)
+		switch {
+		case via == "direct" && !slices.Contains(heard, channel):
+			t.Fatalf("directly, the listener did not hear %s: %v %v", channel, heard, werr)
+		case via == "pgveil" && slices.Contains(heard, channel):
+			t.Errorf("LEAK pg_notify: the listener heard channel %s, named from the e-mail address", channel)
+		case via == "pgveil" && werr == nil:
+			t.Errorf("pg_notify: the write was not refused by pgveil")
 		}
 	}
 }

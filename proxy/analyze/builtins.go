@@ -55,9 +55,12 @@ var opaqueFuncPrefixes = []struct{ prefix, reason string }{
 // session state that later statements read back with no lineage: a
 // sequence (setval, and nextval of a computed name: currval, last_value),
 // the random generator's seed (random() then reveals it), and advisory lock
-// keys (pg_locks shows them to every session). Like set_config, a call is a
-// server-side copy of what its arguments derive from.
+// keys (pg_locks shows them to every session), and notifications (pg_notify:
+// listeners get the channel name even where pgveil empties the payload).
+// Like set_config, a call is a server-side copy of what its arguments
+// derive from.
 var storingFuncs = map[string]bool{
+	"pg_notify":                        true,
 	"setval":                           true,
 	"nextval":                          true,
 	"setseed":                          true,

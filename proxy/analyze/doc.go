@@ -113,8 +113,8 @@
 // SELECT, UPDATE ... SET from other columns, COPY TO a file, CREATE VIEW,
 // REFRESH MATERIALIZED VIEW, set_config, and the builtins that keep their
 // arguments where a later statement reads them: setval, nextval of a
-// computed sequence name, setseed, advisory lock keys). The filters inside
-// a view's definition are not reported as the reader's uses.
+// computed sequence name, setseed, advisory lock keys, pg_notify). The
+// filters inside a view's definition are not reported as the reader's uses.
 //
 // # Statements
 //

@@ -1132,9 +1132,18 @@ SELECT pg_try_advisory_xact_lock(length(email), ascii(email)) FROM customers
 SELECT pg_advisory_xact_lock(length(phone)) FROM customers
 
 -- name: fn_pg_notify
--- vector: pg_notify with a classified payload
+-- vector: pg_notify with a classified payload (listeners read it)
+-- servercopy: true
+-- use: customers.email copy
 -- out: derived customers.email
 SELECT pg_notify('leak', email) FROM customers
+
+-- name: fn_pg_notify_channel
+-- vector: pg_notify on a channel named from data (a masked listener still sees channel names)
+-- servercopy: true
+-- use: customers.email copy
+-- out: derived customers.email
+SELECT pg_notify('c_' || left(email, 1), '') FROM customers
 
 -- name: notify_payload
 -- vector: NOTIFY with a payload
