@@ -144,6 +144,27 @@ func testExplainDemo(t *testing.T, dsn string) {
 	if strings.Join(doc.Input.Identity.Roles, ",") != "analyst,analytics" {
 		t.Errorf("roles from pg_auth_members = %v", doc.Input.Identity.Roles)
 	}
+	// Inference without a WHERE clause: the count of a set-returning
+	// function's rows, a UNION against a guess, DISTINCT. The example
+	// policy refuses them for analysts on the columns they see masked,
+	// except equality on pseudonyms (hash).
+	for _, tc := range []struct{ sql, want string }{
+		{"SELECT count(*) FROM customers c, generate_series(1, ascii(c.email)) WHERE c.id = 1", "public.customers.email (filter)"},
+		{"SELECT full_name FROM customers WHERE id = 1 UNION SELECT 'Anna Nowak'", "public.customers.full_name (group)"},
+		{"SELECT count(*) FROM (SELECT DISTINCT birth_date FROM customers) s", "public.customers.birth_date (group)"},
+		{"SELECT DISTINCT email FROM customers", ""},
+	} {
+		code, out, errOut = runCmd(t, "explain", "--config", cfg, "--user", "analyst", "--json", tc.sql)
+		if code != 0 {
+			t.Fatalf("explain = %d\n%s\n%s", code, out, errOut)
+		}
+		if err := json.Unmarshal([]byte(out), &doc); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		if refused := !doc.Decision.Allow; refused != (tc.want != "") || !strings.Contains(doc.Decision.Reason, tc.want) {
+			t.Errorf("%s: decision = %+v, want refused for %q", tc.sql, doc.Decision, tc.want)
+		}
+	}
 	// The session decision.
 	code, out, _ = runCmd(t, "explain", "--config", cfg, "--user", "dpo", "--addr", "203.0.113.9", "--session")
 	if code != 0 || !strings.Contains(out, "decision: DENY") || !strings.Contains(out, "internal network") {

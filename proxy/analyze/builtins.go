@@ -118,6 +118,16 @@ func systemSchema(s string) bool {
 	return s == "pg_catalog" || s == "information_schema"
 }
 
+// builtinSRFs are PostgreSQL's set-returning builtins that take arguments a
+// query could compute from data; see Snapshot.mayReturnSet.
+var builtinSRFs = toSet(`
+generate_series generate_subscripts unnest regexp_matches regexp_split_to_table string_to_table
+json_each json_each_text jsonb_each jsonb_each_text json_array_elements json_array_elements_text
+jsonb_array_elements jsonb_array_elements_text json_object_keys jsonb_object_keys
+json_populate_recordset jsonb_populate_recordset json_to_recordset jsonb_to_recordset
+jsonb_path_query jsonb_path_query_tz ts_stat ts_parse ts_debug ts_token_type pg_options_to_table
+aclexplode`)
+
 // srfColumns are the output column names of builtin set-returning (or
 // record-returning) functions that return more than one column, or whose
 // column is not named after the function.

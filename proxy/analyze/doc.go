@@ -105,8 +105,12 @@
 //
 // Columns lists every base column with how it is used: output (returned to
 // the client, including COPY TO STDOUT and FETCH of a declared cursor),
-// filter (WHERE, HAVING, aggregate FILTER, LIMIT), join (ON, USING, NATURAL),
-// group (GROUP BY, DISTINCT ON, PARTITION BY), order (ORDER BY, window and
+// filter (WHERE, HAVING, aggregate FILTER, LIMIT and OFFSET, and whatever
+// sets how many rows come back: the arguments of set-returning functions,
+// except an ARRAY[...] given to unnest, XMLTABLE and JSON_TABLE documents,
+// TABLESAMPLE arguments), join (ON, USING, NATURAL), group (GROUP BY,
+// DISTINCT and DISTINCT ON, PARTITION BY, the columns of UNION, INTERSECT
+// and EXCEPT except UNION ALL), order (ORDER BY, window and
 // aggregate ORDER BY), write (target of INSERT, UPDATE, DELETE, MERGE,
 // TRUNCATE, COPY FROM; DELETE and TRUNCATE write every column), copy (the
 // value is stored server side: CREATE TABLE AS, SELECT INTO, INSERT ...

@@ -319,6 +319,19 @@ func (e *engine) funcCall(sc *scope, fc *pg.FuncCall) lineage {
 		e.windowDef(sc, fc.Over)
 	}
 	l := derive(args...)
+	if e.snap.mayReturnSet(schema, name) {
+		// How many rows a set-returning function yields is a function of
+		// its arguments (generate_series(1, ascii(email))): the count
+		// reveals them as a WHERE clause would. An ARRAY[...] constructor
+		// has as many elements as it is written with, so unnest of one
+		// reveals nothing by its count.
+		for i, a := range fc.Args {
+			if name == "unnest" && a.GetAArrayExpr() != nil {
+				continue
+			}
+			e.use(args[i], rules.UseFilter)
+		}
+	}
 	switch kind {
 	case funcOpaque:
 		e.markOpaque(reason)
@@ -624,6 +637,13 @@ func (e *engine) selectStmt(parent *scope, env *cteEnv, s *pg.SelectStmt) shape 
 	if s.Op == pg.SetOperation_SETOP_UNION || s.Op == pg.SetOperation_SETOP_INTERSECT || s.Op == pg.SetOperation_SETOP_EXCEPT {
 		l := e.selectStmt(parent, env, s.Larg)
 		r := e.selectStmt(parent, env, s.Rarg)
+		if s.Op != pg.SetOperation_SETOP_UNION || !s.All {
+			// UNION, INTERSECT and EXCEPT compare rows: which survive
+			// reveals equality of their values, as GROUP BY does.
+			for _, c := range slices.Concat(l.cols, r.cols) {
+				e.use(c.lin, rules.UseGroup)
+			}
+		}
 		sh := e.setop(l, r)
 		e.tail(&scope{parent: parent, ctes: env, items: []*item{{cols: sh.cols, unknownShape: sh.unknownShape}}}, s, sh.cols)
 		return sh
@@ -638,6 +658,13 @@ func (e *engine) selectStmt(parent *scope, env *cteEnv, s *pg.SelectStmt) shape 
 	e.use(e.expr(sc, s.WhereClause), rules.UseFilter)
 	cols, unk := e.targets(sc, s.TargetList)
 	for _, d := range s.DistinctClause {
+		if d == nil || d.Node == nil {
+			// Plain DISTINCT (one empty item): every output column.
+			for _, c := range cols {
+				e.use(c.lin, rules.UseGroup)
+			}
+			continue
+		}
 		e.use(e.clauseExpr(sc, d, cols, true), rules.UseGroup)
 	}
 	for _, g := range s.GroupClause {
@@ -961,13 +988,14 @@ func (e *engine) fromItem(sc *scope, n *pg.Node, lateral []*item) *item {
 	case *pg.Node_RangeTableSample:
 		it := e.fromItem(sc, x.RangeTableSample.Relation, lateral)
 		for _, a := range x.RangeTableSample.Args {
-			e.expr(lat, a)
+			e.use(e.expr(lat, a), rules.UseFilter)
 		}
-		e.expr(lat, x.RangeTableSample.Repeatable)
+		e.use(e.expr(lat, x.RangeTableSample.Repeatable), rules.UseFilter)
 		return it
 	case *pg.Node_RangeTableFunc:
 		t := x.RangeTableFunc
 		l := derive(e.expr(lat, t.Docexpr), e.expr(lat, t.Rowexpr))
+		e.use(l, rules.UseFilter) // the row count depends on the document
 		var cols []column
 		for _, c := range t.Columns {
 			col := c.GetRangeTableFuncCol()
@@ -992,6 +1020,7 @@ func (e *engine) fromItem(sc *scope, n *pg.Node, lateral []*item) *item {
 			ls = append(ls, e.expr(lat, p))
 		}
 		l := derive(ls...)
+		e.use(l, rules.UseFilter) // the row count depends on the document
 		var cols []column
 		jsonTableCols(t.Columns, l, &cols)
 		return aliasItem(t.Alias, "json_table", cols, false)

@@ -604,6 +604,27 @@ const (
 	funcStores                      // keeps its arguments in readable state (storingFuncs)
 )
 
+// mayReturnSet reports whether a call of the function may yield other than
+// one row: some function of that name (in schema, when given) is
+// set-returning, or the snapshot knows none and the name is a builtin
+// set-returning function (builtinSRFs, for snapshots without pg_proc rows).
+func (s *Snapshot) mayReturnSet(schema, name string) bool {
+	known := false
+	for _, f := range s.funcs[name] {
+		if schema != "" && f.Schema != schema {
+			continue
+		}
+		known = true
+		if f.ReturnsSet {
+			return true
+		}
+	}
+	if known {
+		return false
+	}
+	return builtinSRFs[name] && (schema == "" || schema == "pg_catalog")
+}
+
 // funcClass classifies a called function by (optional) schema and name.
 func (s *Snapshot) funcClass(schema, name string) (funcKind, string) {
 	if strings.HasPrefix(name, "dblink") {

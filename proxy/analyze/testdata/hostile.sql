@@ -485,16 +485,19 @@ SELECT email FROM customers UNION SELECT billing_email FROM invoices
 
 -- name: union_mixed_category
 -- vector: UNION of email and name is derived from both
+-- use: customers.full_name group
 -- out: derived customers.email customers.full_name
 SELECT email FROM customers UNION SELECT full_name FROM customers
 
 -- name: intersect_phones
 -- vector: INTERSECT
+-- use: customers.phone group
 -- out: direct customers.phone messages.to_phone
 SELECT phone FROM customers INTERSECT SELECT to_phone FROM messages
 
 -- name: except_emails
 -- vector: EXCEPT
+-- use: customers.email group
 -- out: direct customers.email invoices.billing_email
 SELECT email FROM customers EXCEPT SELECT billing_email FROM invoices
 
@@ -510,6 +513,7 @@ SELECT email FROM customers UNION SELECT lower(billing_email) FROM invoices
 
 -- name: union_positions
 -- vector: set operations pair columns by position, not name
+-- use: tickets.subject group
 -- out: direct customers.id tickets.customer_id
 -- out: derived customers.email tickets.subject
 SELECT id, email FROM customers UNION SELECT customer_id, subject FROM tickets
@@ -659,6 +663,7 @@ SELECT u FROM customers c, unnest(array[c.email]) u
 
 -- name: srf_jsonb_each
 -- vector: jsonb_each of a classified jsonb column
+-- use: tickets.custom_fields filter
 -- out: derived tickets.custom_fields
 -- out: derived tickets.custom_fields
 SELECT j.* FROM tickets t, jsonb_each(t.custom_fields) j
@@ -705,8 +710,44 @@ SELECT r.* FROM tickets t, jsonb_populate_record(NULL::customers, t.custom_field
 
 -- name: srf_regexp_matches
 -- vector: regexp_matches extracts fragments
+-- use: messages.body filter
 -- out: derived messages.body
 SELECT regexp_matches(body, '[0-9]+') FROM messages
+
+-- name: srf_cardinality_from
+-- vector: row count of a set-returning function in FROM tells its argument (inference without WHERE)
+-- use: customers.email filter
+SELECT count(*) FROM customers c, generate_series(1, ascii(c.email)) WHERE c.id = 7
+
+-- name: srf_cardinality_select_list
+-- vector: row count of a set-returning function in the select list
+-- use: customers.email filter,output
+SELECT generate_series(1, ascii(email)) FROM customers WHERE id = 7
+
+-- name: srf_cardinality_subquery
+-- vector: row count of a set-returning function inside a subquery whose output is not returned
+-- use: customers.phone filter
+SELECT count(*) FROM (SELECT regexp_split_to_table(phone, '') FROM customers WHERE id = 7) s
+
+-- name: distinct_plain
+-- vector: DISTINCT compares values: how many rows survive reveals equality
+-- use: customers.email group
+SELECT DISTINCT left(email, 1) FROM customers
+
+-- name: distinct_in_subquery_count
+-- vector: DISTINCT in a subquery counted outside
+-- use: customers.birth_date group
+SELECT count(*) FROM (SELECT DISTINCT birth_date FROM customers) s
+
+-- name: union_guess_oracle
+-- vector: UNION against a guess: one row if the guess is right, two if not
+-- use: customers.full_name group
+SELECT full_name FROM customers WHERE id = 7 UNION SELECT 'Anna Nowak'
+
+-- name: tablesample_from_data
+-- vector: TABLESAMPLE percentage computed from data (the sample size tells it)
+-- use: customers.email filter
+SELECT count(*) FROM products TABLESAMPLE BERNOULLI ((SELECT length(email) FROM customers WHERE id = 7)) REPEATABLE (1)
 
 -- name: srf_rows_from
 -- vector: ROWS FROM
@@ -716,16 +757,19 @@ SELECT * FROM ROWS FROM (unnest(ARRAY[1]), generate_series(1, 2)) AS r(a, b)
 
 -- name: srf_json_array_elements
 -- vector: json_array_elements_text over an aggregate
+-- use: customers.email filter
 -- out: derived customers.email
 SELECT * FROM json_array_elements_text((SELECT json_agg(email) FROM customers))
 
 -- name: xmltable
 -- vector: XMLTABLE over a classified column
+-- use: tickets.body filter
 -- out: derived tickets.body
 SELECT x.* FROM tickets t, XMLTABLE('/a' PASSING xmlparse(document '<a>x</a>' || t.body) COLUMNS v text PATH '.') x
 
 -- name: json_table
 -- vector: JSON_TABLE (PostgreSQL 17+)
+-- use: tickets.custom_fields filter
 -- out: derived tickets.custom_fields
 SELECT jt.* FROM tickets t, JSON_TABLE(t.custom_fields, '$' COLUMNS (iban text PATH '$.iban')) jt
 
