@@ -145,7 +145,7 @@ func testExplainDemo(t *testing.T, dsn string) {
 		t.Errorf("roles from pg_auth_members = %v", doc.Input.Identity.Roles)
 	}
 	// Inference without a WHERE clause: the count of a set-returning
-	// function's rows, a UNION against a guess, DISTINCT. The example
+	// function's rows, a UNION or a join against guesses, DISTINCT. The example
 	// policy refuses them for analysts on the columns they see masked,
 	// except equality on pseudonyms (hash).
 	for _, tc := range []struct{ sql, want string }{
@@ -153,6 +153,8 @@ func testExplainDemo(t *testing.T, dsn string) {
 		{"SELECT full_name FROM customers WHERE id = 1 UNION SELECT 'Anna Nowak'", "public.customers.full_name (group)"},
 		{"SELECT count(*) FROM (SELECT DISTINCT birth_date FROM customers) s", "public.customers.birth_date (group)"},
 		{"SELECT DISTINCT email FROM customers", ""},
+		{"SELECT c.id FROM customers c JOIN (VALUES ('anna@example.com')) v(e) ON c.email = v.e", "public.customers.email (filter)"},
+		{"SELECT count(*) FROM customers c JOIN messages m ON m.to_phone = c.phone", ""},
 	} {
 		code, out, errOut = runCmd(t, "explain", "--config", cfg, "--user", "analyst", "--json", tc.sql)
 		if code != 0 {

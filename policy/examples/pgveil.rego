@@ -148,7 +148,9 @@ refusals contains msg if {
 # Uses of a masked column that would let an analyst infer its values.
 # Filtering (WHERE email LIKE 'a%') and ordering leak the value itself;
 # joining and grouping only reveal equality, which a keyed pseudonym (hash)
-# reveals anyway.
+# reveals anyway. pgveil reports a key that can answer a guess (GROUP BY
+# email = 'x', a join with a list of guesses, the row count of
+# generate_series(1, ascii(email))) as a filter use.
 inferring_uses := {"filter", "order"}
 
 equality_uses := {"join", "group"}

@@ -141,6 +141,45 @@ func TestStoringBuiltinShadowed(t *testing.T) {
 	}
 }
 
+// TestKeyProbes: a grouping, DISTINCT, set operation or join key reveals
+// which rows hold equal values; combined with something the client chooses
+// (a constant, a list of guesses), it answers a condition and is a filter
+// use as well. Pure keys stay what they were.
+func TestKeyProbes(t *testing.T) {
+	snap := testSnapshot()
+	tests := []struct {
+		sql, column string
+		want        rules.Use
+	}{
+		{"SELECT count(*) FROM customers GROUP BY email", "email", rules.UseGroup},
+		{"SELECT count(*) FROM customers GROUP BY lower(email)", "email", rules.UseGroup},
+		{"SELECT count(*) FROM customers GROUP BY email = 'a@b.c'", "email", rules.UseGroup | rules.UseFilter},
+		{"SELECT count(*) FROM customers GROUP BY split_part(email, '@', 2)", "email", rules.UseGroup | rules.UseFilter},
+		{"SELECT DISTINCT email FROM customers", "email", rules.UseOutput | rules.UseGroup},
+		{"SELECT DISTINCT email LIKE 'a%' FROM customers", "email", rules.UseOutput | rules.UseGroup | rules.UseFilter},
+		{"SELECT email FROM customers UNION SELECT billing_email FROM invoices", "email", rules.UseOutput | rules.UseGroup},
+		{"SELECT email FROM customers UNION SELECT 'a@b.c'", "email", rules.UseOutput | rules.UseGroup | rules.UseFilter},
+		{"SELECT email FROM customers UNION ALL SELECT 'a@b.c'", "email", rules.UseOutput},
+		{"SELECT count(*) FROM customers c JOIN messages m ON m.to_phone = c.phone", "phone", rules.UseJoin},
+		{"SELECT count(*) FROM customers c JOIN messages m ON m.to_phone = c.phone AND c.email <> ''", "email", rules.UseFilter},
+		{"SELECT count(*) FROM customers c JOIN (VALUES ('x')) v(p) ON c.phone = v.p", "phone", rules.UseJoin | rules.UseFilter},
+		{"SELECT count(*) OVER (PARTITION BY phone) FROM customers", "phone", rules.UseGroup},
+		{"SELECT count(*) OVER (PARTITION BY phone > '+4') FROM customers", "phone", rules.UseGroup | rules.UseFilter},
+	}
+	for _, tt := range tests {
+		st := analyzeOne(t, snap, tt.sql)
+		var got rules.Use
+		for _, c := range st.Columns {
+			if c.Table == "public.customers" && c.Column == tt.column {
+				got = c.Uses
+			}
+		}
+		if got != tt.want {
+			t.Errorf("%s: customers.%s uses %v, want %v", tt.sql, tt.column, got.Names(), tt.want.Names())
+		}
+	}
+}
+
 func TestAmbiguousRelationName(t *testing.T) {
 	s := testSchema()
 	s.Relations = append(s.Relations, rel(19000, "archive", "customers", 'r', c("id", oidInt8), c("email", oidText), c("note", oidText)))

@@ -108,9 +108,12 @@
 // filter (WHERE, HAVING, aggregate FILTER, LIMIT and OFFSET, and whatever
 // sets how many rows come back: the arguments of set-returning functions,
 // except an ARRAY[...] given to unnest, XMLTABLE and JSON_TABLE documents,
-// TABLESAMPLE arguments), join (ON, USING, NATURAL), group (GROUP BY,
-// DISTINCT and DISTINCT ON, PARTITION BY, the columns of UNION, INTERSECT
-// and EXCEPT except UNION ALL), order (ORDER BY, window and
+// TABLESAMPLE arguments, join conditions other than an equality), join
+// (equalities in ON, USING, NATURAL), group (GROUP BY, DISTINCT and
+// DISTINCT ON, PARTITION BY, the columns of UNION, INTERSECT and EXCEPT
+// except UNION ALL; a key of these or of a join that mixes classified data
+// with a constant, a parameter or an unclassified column is a filter use
+// as well, see lineage.probe), order (ORDER BY, window and
 // aggregate ORDER BY), write (target of INSERT, UPDATE, DELETE, MERGE,
 // TRUNCATE, COPY FROM; DELETE and TRUNCATE write every column), copy (the
 // value is stored server side: CREATE TABLE AS, SELECT INTO, INSERT ...

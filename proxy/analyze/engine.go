@@ -124,6 +124,34 @@ func (e *engine) use(l lineage, u rules.Use) {
 	}
 }
 
+// key records l's use as a grouping, DISTINCT, set operation or join key
+// (u: group or join), which reveals only which rows hold equal values,
+// and as a filter as well when l is a probe (see lineage.probe).
+func (e *engine) key(l lineage, u rules.Use) {
+	e.use(l, u)
+	if l.probe {
+		e.use(l, rules.UseFilter)
+	}
+}
+
+// joinQual records the uses of a join condition: an equality conjunct is a
+// join key (key), any other conjunct chooses rows as WHERE does.
+func (e *engine) joinQual(sc *scope, n *pg.Node) {
+	if b := n.GetBoolExpr(); b != nil && b.Boolop == pg.BoolExprType_AND_EXPR {
+		for _, a := range b.Args {
+			e.joinQual(sc, a)
+		}
+		return
+	}
+	if x := n.GetAExpr(); x != nil && x.Kind == pg.A_Expr_Kind_AEXPR_OP && x.Lexpr != nil && x.Rexpr != nil {
+		if _, op := qualifiedName(x.Name); op == "=" {
+			e.key(e.expr(sc, n), rules.UseJoin)
+			return
+		}
+	}
+	e.use(e.expr(sc, n), rules.UseFilter)
+}
+
 // copyOut records that l's value is stored server side (UseCopy), except
 // into itself.
 func (e *engine) copyOut(l lineage, except lineage) {
@@ -355,7 +383,7 @@ func (e *engine) funcCall(sc *scope, fc *pg.FuncCall) lineage {
 
 func (e *engine) windowDef(sc *scope, w *pg.WindowDef) {
 	for _, p := range w.PartitionClause {
-		e.use(e.expr(sc, p), rules.UseGroup)
+		e.key(e.expr(sc, p), rules.UseGroup)
 	}
 	for _, o := range w.OrderClause {
 		e.use(e.expr(sc, sortExpr(o)), rules.UseOrder)
@@ -639,9 +667,16 @@ func (e *engine) selectStmt(parent *scope, env *cteEnv, s *pg.SelectStmt) shape 
 		r := e.selectStmt(parent, env, s.Rarg)
 		if s.Op != pg.SetOperation_SETOP_UNION || !s.All {
 			// UNION, INTERSECT and EXCEPT compare rows: which survive
-			// reveals equality of their values, as GROUP BY does.
-			for _, c := range slices.Concat(l.cols, r.cols) {
-				e.use(c.lin, rules.UseGroup)
+			// reveals equality of their values, as GROUP BY does, and a
+			// branch of guesses makes the comparison a probe.
+			if len(l.cols) == len(r.cols) {
+				for i := range l.cols {
+					e.key(derive(l.cols[i].lin, r.cols[i].lin), rules.UseGroup)
+				}
+			} else {
+				for _, c := range slices.Concat(l.cols, r.cols) {
+					e.key(c.lin, rules.UseGroup)
+				}
 			}
 		}
 		sh := e.setop(l, r)
@@ -661,11 +696,11 @@ func (e *engine) selectStmt(parent *scope, env *cteEnv, s *pg.SelectStmt) shape 
 		if d == nil || d.Node == nil {
 			// Plain DISTINCT (one empty item): every output column.
 			for _, c := range cols {
-				e.use(c.lin, rules.UseGroup)
+				e.key(c.lin, rules.UseGroup)
 			}
 			continue
 		}
-		e.use(e.clauseExpr(sc, d, cols, true), rules.UseGroup)
+		e.key(e.clauseExpr(sc, d, cols, true), rules.UseGroup)
 	}
 	for _, g := range s.GroupClause {
 		e.groupExpr(sc, g, cols)
@@ -696,7 +731,7 @@ func (e *engine) groupExpr(sc *scope, g *pg.Node, cols []column) {
 		}
 		return
 	}
-	e.use(e.clauseExpr(sc, g, cols, false), rules.UseGroup)
+	e.key(e.clauseExpr(sc, g, cols, false), rules.UseGroup)
 }
 
 // clauseExpr resolves an ORDER BY, DISTINCT ON or GROUP BY item, which may
@@ -1244,8 +1279,7 @@ func (e *engine) join(sc *scope, j *pg.JoinExpr, lateral []*item) *item {
 	}
 	for _, name := range using {
 		ll, rl := side(l, lused, name), side(r, rused, name)
-		e.use(ll, rules.UseJoin)
-		e.use(rl, rules.UseJoin)
+		e.key(derive(ll, rl), rules.UseJoin)
 		merged = append(merged, column{name: name, lin: e.snap.merge(ll, rl)})
 	}
 	cols := slices.Clone(merged)
@@ -1268,7 +1302,7 @@ func (e *engine) join(sc *scope, j *pg.JoinExpr, lateral []*item) *item {
 	}
 	if j.Quals != nil {
 		qs := &scope{parent: sc.parent, ctes: sc.ctes, items: []*item{l, r}}
-		e.use(e.expr(qs, j.Quals), rules.UseJoin)
+		e.joinQual(qs, j.Quals)
 	}
 	if j.Alias != nil {
 		return aliasItem(j.Alias, "", cols, unknown)

@@ -15,6 +15,13 @@ type lineage struct {
 	srcs    []rules.ColumnRef // sorted by compareRef, no duplicates; never aliased by two lineages that append
 	direct  bool
 	unknown bool
+	// probe: the value combines classified data with something the client
+	// can choose (a constant, a parameter, an unclassified column), as
+	// email = 'guess', strpos(email, g.guess) and a UNION branch of guesses
+	// do. As a grouping, DISTINCT, set operation or join key it splits rows
+	// by a condition the client picked, and the number of rows that come
+	// back answers it, as a WHERE clause would (engine.key).
+	probe bool
 }
 
 func compareRef(a, b rules.ColumnRef) int {
@@ -39,10 +46,18 @@ func (l lineage) isEmpty() bool { return len(l.srcs) == 0 && !l.unknown }
 // their sources, never direct.
 func derive(ls ...lineage) lineage {
 	var out lineage
+	classified, other := false, false
 	for _, l := range ls {
 		out.srcs = unionRefs(out.srcs, l.srcs)
 		out.unknown = out.unknown || l.unknown
+		out.probe = out.probe || l.probe
+		if len(l.srcs) > 0 {
+			classified = true
+		} else {
+			other = true
+		}
 	}
+	out.probe = out.probe || classified && other
 	return out
 }
 
@@ -78,7 +93,7 @@ func unionRefs(a, b []rules.ColumnRef) []rules.ColumnRef {
 // equal reports whether two lineages are the same (used by the recursive
 // CTE fixpoint).
 func (l lineage) equal(o lineage) bool {
-	return l.direct == o.direct && l.unknown == o.unknown && slices.Equal(l.srcs, o.srcs)
+	return l.direct == o.direct && l.unknown == o.unknown && l.probe == o.probe && slices.Equal(l.srcs, o.srcs)
 }
 
 // merge is the lineage of a value that is one of several alternatives: a

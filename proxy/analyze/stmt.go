@@ -790,7 +790,9 @@ func (e *engine) merge(parent *scope, env *cteEnv, s *pg.MergeStmt) shape {
 	if s.SourceRelation != nil {
 		sc.items = append(sc.items, e.fromItem(sc, s.SourceRelation, nil))
 	}
-	e.use(e.expr(sc, s.JoinCondition), rules.UseJoin)
+	if s.JoinCondition != nil {
+		e.joinQual(sc, s.JoinCondition)
+	}
 	ret := slices.Clone(tgt.cols)
 	for _, w := range s.MergeWhenClauses {
 		wc := w.GetMergeWhenClause()

@@ -741,8 +741,49 @@ SELECT count(*) FROM (SELECT DISTINCT birth_date FROM customers) s
 
 -- name: union_guess_oracle
 -- vector: UNION against a guess: one row if the guess is right, two if not
--- use: customers.full_name group
+-- use: customers.full_name group,filter
 SELECT full_name FROM customers WHERE id = 7 UNION SELECT 'Anna Nowak'
+
+-- name: group_by_guess
+-- vector: GROUP BY a comparison with a guess: two groups if some value matches
+-- use: customers.email group,filter
+SELECT count(*) FROM (SELECT 1 FROM customers GROUP BY email = 'anna@example.com') s
+
+-- name: group_by_guess_through_alias
+-- vector: the comparison computed in a subquery, grouped outside
+-- use: customers.email group,filter
+SELECT count(*) FROM (SELECT x FROM (SELECT email = 'anna@example.com' AS x FROM customers) s GROUP BY x) t
+
+-- name: distinct_function_probe
+-- vector: DISTINCT over a function of a value and a guess (strpos)
+-- use: customers.email group,filter
+SELECT count(*) FROM (SELECT DISTINCT strpos(email, 'anna') FROM customers) s
+
+-- name: partition_by_guess
+-- vector: a window partition by a comparison with a guess (the partition sizes tell)
+-- use: customers.email group,filter
+SELECT count(*) OVER (PARTITION BY email = 'anna@example.com') FROM customers
+
+-- name: join_guess_values
+-- vector: join a classified column with a list of guesses (a WHERE ... IN in disguise)
+-- use: customers.email join,filter
+SELECT c.id FROM customers c JOIN (VALUES ('anna@example.com')) v(e) ON c.email = v.e
+
+-- name: join_using_guess
+-- vector: USING against a one-row relation of guesses
+-- use: customers.email join,filter
+SELECT count(*) FROM customers JOIN (SELECT 'anna@example.com'::text AS email) g USING (email)
+
+-- name: join_non_equi
+-- vector: a join condition that is not an equality chooses rows like WHERE
+-- use: customers.email filter
+SELECT count(*) FROM customers c JOIN products p ON p.id <= ascii(c.email) WHERE c.id = 7
+
+-- name: join_equality_classified
+-- vector: baseline: an equality of two classified columns is a join key only
+-- use: customers.phone join
+-- use: messages.to_phone join
+SELECT count(*) FROM customers c JOIN messages m ON m.to_phone = c.phone
 
 -- name: tablesample_from_data
 -- vector: TABLESAMPLE percentage computed from data (the sample size tells it)
