@@ -589,7 +589,7 @@ func mergeLineage(a, b *rules.Statement) *rules.Statement {
 	outs := make([]rules.Output, len(a.Outputs))
 	for i := range outs {
 		x, y := a.Outputs[i], b.Outputs[i]
-		outs[i] = rules.Output{Name: x.Name, Sources: unionRefs(x.Sources, y.Sources), Unknown: x.Unknown || y.Unknown}
+		outs[i] = rules.Output{Name: x.Name, Sources: unionRefs(x.Sources, y.Sources), Unknown: x.Unknown || y.Unknown, Probe: x.Probe || y.Probe}
 	}
 	return &rules.Statement{Kind: b.Kind, Summary: b.Summary, Outputs: outs, Returns: true}
 }

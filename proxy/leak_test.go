@@ -723,3 +723,55 @@ func TestStorageChannels(t *testing.T) {
 		}
 	}
 }
+
+// TestNoPseudonymOfChosenValues: a hash mask must never pseudonymise a
+// value the client chose. Otherwise a client that sees e-mail addresses as
+// keyed pseudonyms could pass a guess through the same mask (a UNION ALL
+// branch, a CASE branch, coalesce) and compare: an equal pseudonym confirms
+// the guess, for any number of guesses per query. Nor may it pseudonymise a
+// comparison with a guess (email = 'guess' per row). Such outputs are
+// probes (rules.Output.Probe) and get redact.
+func TestNoPseudonymOfChosenValues(t *testing.T) {
+	pg, ds := requireDemo(t)
+	p := maskingProxy(t, pg, fixedDecider{"analyst": analystDecision})
+	ctx := testCtx(t)
+	c0 := ds.Customers[0]
+	lit := "'" + strings.ReplaceAll(c0.Email, "'", "''") + "'"
+	where := fmt.Sprintf(" FROM customers WHERE id = %d", c0.ID)
+	analyst, _ := recordingConn(ctx, t, demoDSN(p.addr, "analyst"))
+	value := func(q string) []string {
+		res, err := analyst.Exec(ctx, q).ReadAll()
+		if err != nil || len(res) != 1 || res[0].Err != nil {
+			t.Fatalf("%s: %v %v", q, err, res)
+		}
+		var vals []string
+		for _, r := range res[0].Rows {
+			vals = append(vals, string(r[0]))
+		}
+		return vals
+	}
+	real := value("SELECT email" + where)
+	if len(real) != 1 || !strings.HasPrefix(real[0], "h_") {
+		t.Fatalf("the e-mail address is not pseudonymised: %q", real)
+	}
+	same := value("SELECT email" + where + " UNION ALL SELECT email" + where)
+	if len(same) != 2 || same[0] != real[0] || same[1] != real[0] {
+		t.Fatalf("a UNION ALL of classified values only should keep the pseudonym: %q", same)
+	}
+	for _, q := range []string{
+		"SELECT email" + where + " UNION ALL SELECT " + lit,
+		"SELECT CASE WHEN id < 0 THEN email ELSE " + lit + " END" + where,
+		"SELECT coalesce(NULL, email, " + lit + ")" + where + " UNION ALL SELECT coalesce(NULL::text, " + lit + ")",
+		"SELECT (email = " + lit + ")::text" + where,
+		"SELECT left(email, 1)" + where,
+	} {
+		for _, v := range value(q) {
+			if v == real[0] {
+				t.Errorf("LEAK %s: a chosen value came back as the customer's pseudonym %q", q, v)
+			}
+			if strings.HasPrefix(v, "h_") { // the text hash mask's pseudonyms
+				t.Errorf("%s: a probe came back pseudonymised: %q", q, v)
+			}
+		}
+	}
+}

@@ -54,7 +54,7 @@ func (ss *session) planColumns(ex *execution, fields []fieldDesc) ([]rules.Colum
 	collect := ss.cfg.Tracer != nil && ex.d.personal
 	for i, f := range fields {
 		var sources []rules.ColumnRef
-		direct, unknown := true, false
+		direct, unknown, probe := true, false, false
 		if f.tableOID != 0 {
 			fl := snap.Field(f.tableOID, f.attNum)
 			if fl.UnknownRelation {
@@ -74,6 +74,7 @@ func (ss *session) planColumns(ex *execution, fields []fieldDesc) ([]rules.Colum
 			sources = unionRefs(sources, o.Sources)
 			direct = direct && o.Direct
 			unknown = unknown || o.Unknown
+			probe = o.Probe
 		} else {
 			unknown = true
 		}
@@ -85,6 +86,11 @@ func (ss *session) planColumns(ex *execution, fields []fieldDesc) ([]rules.Colum
 			m = rules.Pass()
 		default:
 			m = combinedMask(dec, snap.Category, sources, direct)
+			if probe && m.Action == rules.ActionHash {
+				// A pseudonym of email = 'guess' answers the guess per row
+				// (rules.Output.Probe).
+				m = rules.Mask{Action: rules.ActionRedact}
+			}
 		}
 		if collect && direct && len(sources) == 1 && isSubjectKey(cat, sources[0]) {
 			ex.subjectCols = append(ex.subjectCols, i)

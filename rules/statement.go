@@ -99,6 +99,13 @@ type Output struct {
 	// this column (an unknown relation, an opaque function). A plan treats an
 	// Unknown output of a masked identity as derived from personal data.
 	Unknown bool `json:"unknown,omitempty"`
+	// Probe is true when the value combines source data with something the
+	// client chose: a constant, a parameter, an unclassified column
+	// (email = 'guess', left(email, 1), a CASE or UNION ALL branch that is a
+	// constant). A keyed pseudonym of it would answer the client's condition
+	// row by row, or pseudonymise a value of the client's choosing for
+	// comparison with real ones, so a plan never gives it a hash mask.
+	Probe bool `json:"probe,omitempty"`
 }
 
 // ColumnUse is one column a statement touches and how.
