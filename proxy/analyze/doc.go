@@ -146,7 +146,8 @@
 //
 // The analyzer does not see: row-level security policy expressions, column
 // defaults and CHECK constraints of written tables (they are DDL controlled
-// by table owners; domain checks and triggers are handled), which function
+// by table owners; domain checks and triggers are handled, and statements
+// that create triggers, rules or policies are Opaque), which function
 // overload PostgreSQL picks (a user-defined function with a builtin's name
 // makes every call of that name Opaque), data-modifying CTE forward
 // references in WITH RECURSIVE, and the search_path of a session (hence the

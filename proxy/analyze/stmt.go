@@ -388,6 +388,9 @@ func (e *engine) statement(n *pg.Node, st *rules.Statement) string {
 		if isDDL(name) {
 			st.Kind = rules.KindDDL
 		}
+		if r := hiddenCode(n); r != "" {
+			e.markOpaque(r)
+		}
 		op := opFromNodeName(name)
 		if m := nodeMessage(n); m != nil {
 			if f := m.Descriptor().Fields().ByName("relation"); f != nil && f.Message() != nil && m.Has(f) {
@@ -858,6 +861,34 @@ func transactionOp(k pg.TransactionStmtKind) string {
 		return "ROLLBACK PREPARED"
 	}
 	return "TRANSACTION"
+}
+
+// hiddenCode returns why a DDL statement is opaque when it installs code
+// that later statements run without naming it: a trigger or rewrite rule
+// (runs on writes to a table, e.g. a trigger function that reads customers
+// and copies or tests what it finds), a row-level security policy (its
+// conditions, subqueries included, filter later reads), or enabling one.
+// The snapshot learns of them only at its next refresh, so until then a
+// write or read of that table would look harmless.
+func hiddenCode(n *pg.Node) string {
+	switch x := n.Node.(type) {
+	case *pg.Node_CreateTrigStmt:
+		return "creates a trigger, whose code later writes run unseen"
+	case *pg.Node_RuleStmt:
+		return "creates a rewrite rule, which changes later statements unseen"
+	case *pg.Node_CreatePolicyStmt, *pg.Node_AlterPolicyStmt:
+		return "creates a row-level security policy, whose conditions later reads evaluate unseen"
+	case *pg.Node_AlterTableStmt:
+		for _, c := range x.AlterTableStmt.Cmds {
+			switch c.GetAlterTableCmd().GetSubtype() {
+			case pg.AlterTableType_AT_EnableTrig, pg.AlterTableType_AT_EnableAlwaysTrig, pg.AlterTableType_AT_EnableReplicaTrig,
+				pg.AlterTableType_AT_EnableTrigAll, pg.AlterTableType_AT_EnableTrigUser,
+				pg.AlterTableType_AT_EnableRule, pg.AlterTableType_AT_EnableAlwaysRule, pg.AlterTableType_AT_EnableReplicaRule:
+				return "enables a trigger or rewrite rule, whose code later statements run unseen"
+			}
+		}
+	}
+	return ""
 }
 
 var ddlPrefixes = []string{"Create", "Alter", "Drop", "Rename", "Grant", "Comment", "SecLabel", "Define",

@@ -1559,3 +1559,27 @@ SELECT lower(system_user) FROM (SELECT email AS system_user FROM customers) t
 -- kind: select
 -- out: none
 SELECT system_user
+
+-- name: ddl_create_trigger
+-- vector: a trigger runs user code (a function that reads customers) on later writes pgveil does not see
+-- kind: ddl
+-- opaque: true
+CREATE TRIGGER leak_trg BEFORE INSERT ON leak_t FOR EACH ROW EXECUTE FUNCTION get_secret()
+
+-- name: ddl_create_rule
+-- vector: a rewrite rule changes later statements unseen (a qual that tests personal data)
+-- kind: ddl
+-- opaque: true
+CREATE RULE leak_rule AS ON INSERT TO leak_t WHERE EXISTS (SELECT 1 FROM customers WHERE email LIKE 'a%') DO INSTEAD NOTHING
+
+-- name: ddl_create_policy
+-- vector: a row-level security policy whose condition tests personal data (the row count of later reads answers it)
+-- kind: ddl
+-- opaque: true
+CREATE POLICY leak_pol ON leak_t USING (EXISTS (SELECT 1 FROM customers WHERE email LIKE 'a%'))
+
+-- name: ddl_enable_trigger
+-- vector: enabling a trigger
+-- kind: ddl
+-- opaque: true
+ALTER TABLE leak_t ENABLE TRIGGER ALL
