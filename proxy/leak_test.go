@@ -775,3 +775,37 @@ func TestNoPseudonymOfChosenValues(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionCodeRefused: an identity with masks may not install code that
+// later statements run before pgveil's schema snapshot knows it. Without
+// this, a temporary function behind a temporary operator returned e-mail
+// addresses in clear: the operator is unknown to the snapshot until its
+// next refresh, so 'a' OPERATOR(pg_temp.@@@) 'b' looked like two constants.
+func TestSessionCodeRefused(t *testing.T) {
+	pg, ds := requireDemo(t)
+	p := maskingProxy(t, pg, fixedDecider{"analyst": strictDecision})
+	ctx := testCtx(t)
+	ix := leakcheck.New(ds, nil)
+	analyst, rec := recordingConn(ctx, t, demoDSN(p.addr, "analyst"))
+	for _, q := range []string{
+		"CREATE FUNCTION pg_temp.leakf(text, text) RETURNS text LANGUAGE sql AS $$ SELECT email FROM customers ORDER BY id LIMIT 1 $$",
+		"CREATE OPERATOR pg_temp.@@@ (function = pg_temp.leakf, leftarg = text, rightarg = text)",
+		"CREATE TEMP TABLE leak_t (x text)",
+		"CREATE TRIGGER leak_trg BEFORE INSERT ON leak_t FOR EACH ROW EXECUTE FUNCTION pg_temp.leakf()",
+	} {
+		_, err := analyst.Exec(ctx, q).ReadAll()
+		var pe *pgconn.PgError
+		refused := errors.As(err, &pe) && pe.Code == "42501" && strings.HasPrefix(pe.Message, "pgveil")
+		if strings.HasPrefix(q, "CREATE TEMP TABLE") {
+			if err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		} else if !refused {
+			t.Errorf("%s: not refused by pgveil: %v", q, err)
+		}
+	}
+	analyst.Exec(ctx, "SELECT 'a' OPERATOR(pg_temp.@@@) 'b'").ReadAll()
+	if leak := findLeak(ix, rec.take()); leak != "" {
+		t.Errorf("LEAK: %s", leak)
+	}
+}

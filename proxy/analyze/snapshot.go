@@ -702,7 +702,9 @@ func (s *Snapshot) opUntrusted(name []*pg.Node) bool {
 	if schema == "pg_catalog" {
 		return false
 	}
-	return s.untrustedOps[op]
+	// pg_temp names the session's own temporary schema, which the snapshot
+	// knows by another name (pg_temp_N) and only after a refresh.
+	return s.untrustedOps[op] || strings.HasPrefix(schema, "pg_temp")
 }
 
 // typeUntrusted reports whether casting to the type may run untrusted code.
@@ -715,7 +717,7 @@ func (s *Snapshot) typeUntrusted(tn *pg.TypeName) bool {
 		return false
 	}
 	if schema != "" {
-		return s.userTypes[schema+"."+name]
+		return s.userTypes[schema+"."+name] || strings.HasPrefix(schema, "pg_temp")
 	}
 	return s.userTypes[name]
 }

@@ -867,11 +867,25 @@ func transactionOp(k pg.TransactionStmtKind) string {
 // that later statements run without naming it: a trigger or rewrite rule
 // (runs on writes to a table, e.g. a trigger function that reads customers
 // and copies or tests what it finds), a row-level security policy (its
-// conditions, subqueries included, filter later reads), or enabling one.
-// The snapshot learns of them only at its next refresh, so until then a
-// write or read of that table would look harmless.
+// conditions, subqueries included, filter later reads), or enabling one;
+// or code that later statements call under a name the current snapshot
+// does not know yet: a function, procedure, aggregate, operator or cast
+// (a function named like a builtin, in a schema ahead of pg_catalog on the
+// search path, would pass for the builtin). The snapshot learns of them
+// only at its next refresh, so until then they would look harmless. For an
+// identity with masks, such code could not be called anyway: every call of
+// a user function is opaque.
 func hiddenCode(n *pg.Node) string {
 	switch x := n.Node.(type) {
+	case *pg.Node_CreateFunctionStmt:
+		return "creates a function, which later statements could call before pgveil knows it"
+	case *pg.Node_CreateCastStmt:
+		return "creates a cast, which runs a function unseen"
+	case *pg.Node_DefineStmt:
+		switch x.DefineStmt.Kind {
+		case pg.ObjectType_OBJECT_AGGREGATE, pg.ObjectType_OBJECT_OPERATOR:
+			return "creates an aggregate or operator, which runs a function unseen"
+		}
 	case *pg.Node_CreateTrigStmt:
 		return "creates a trigger, whose code later writes run unseen"
 	case *pg.Node_RuleStmt:

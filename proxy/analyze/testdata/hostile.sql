@@ -1583,3 +1583,31 @@ CREATE POLICY leak_pol ON leak_t USING (EXISTS (SELECT 1 FROM customers WHERE em
 -- kind: ddl
 -- opaque: true
 ALTER TABLE leak_t ENABLE TRIGGER ALL
+
+-- name: ddl_create_function_shadow
+-- vector: a function named like a builtin, called before the snapshot knows it (search_path ahead of pg_catalog)
+-- kind: ddl
+-- opaque: true
+CREATE FUNCTION leak_schema.lower(text) RETURNS text LANGUAGE sql AS $$ SELECT email FROM customers LIMIT 1 $$
+
+-- name: ddl_create_operator
+-- vector: an operator whose function reads customers, used before the snapshot knows it
+-- kind: ddl
+-- opaque: true
+CREATE OPERATOR pg_temp.@@@ (function = pg_temp.leakf, leftarg = text, rightarg = text)
+
+-- name: ddl_create_cast
+-- vector: a cast that runs a user function
+-- kind: ddl
+-- opaque: true
+CREATE CAST (text AS leak_type) WITH FUNCTION pg_temp.leakf(text)
+
+-- name: operator_pg_temp
+-- vector: an operator of the session's temporary schema (the snapshot knows it as pg_temp_N, after a refresh)
+-- opaque: true
+SELECT 'a' OPERATOR(pg_temp.@@@) 'b'
+
+-- name: cast_pg_temp_type
+-- vector: a cast to a type of the session's temporary schema
+-- opaque: true
+SELECT 'x'::pg_temp.leak_type
