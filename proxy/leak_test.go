@@ -754,6 +754,10 @@ func TestNoPseudonymOfChosenValues(t *testing.T) {
 	if len(real) != 1 || !strings.HasPrefix(real[0], "h_") {
 		t.Fatalf("the e-mail address is not pseudonymised: %q", real)
 	}
+	// A relation named like the address puts the guess in pg_class.
+	if _, err := analyst.Exec(ctx, `CREATE TEMP TABLE "`+strings.ReplaceAll(c0.Email, `"`, `""`)+`" ()`).ReadAll(); err != nil {
+		t.Fatal(err)
+	}
 	same := value("SELECT email" + where + " UNION ALL SELECT email" + where)
 	if len(same) != 2 || same[0] != real[0] || same[1] != real[0] {
 		t.Fatalf("a UNION ALL of classified values only should keep the pseudonym: %q", same)
@@ -764,6 +768,10 @@ func TestNoPseudonymOfChosenValues(t *testing.T) {
 		"SELECT coalesce(NULL, email, " + lit + ")" + where + " UNION ALL SELECT coalesce(NULL::text, " + lit + ")",
 		"SELECT (email = " + lit + ")::text" + where,
 		"SELECT left(email, 1)" + where,
+		// Guesses from unclassified columns: a catalog name the client
+		// created, a character code from an unclassified column.
+		"SELECT email" + where + " UNION ALL SELECT relname::text FROM pg_class WHERE relname = " + lit,
+		fmt.Sprintf("SELECT (substr(c.email, 1, 1) = chr(k.id::int))::text FROM customers c, customers k WHERE c.id = %d AND k.id = 97", c0.ID),
 	} {
 		for _, v := range value(q) {
 			if v == real[0] {

@@ -165,6 +165,15 @@ func TestKeyProbes(t *testing.T) {
 		{"SELECT count(*) FROM customers c JOIN (VALUES ('x')) v(p) ON c.phone = v.p", "phone", rules.UseJoin | rules.UseFilter},
 		{"SELECT count(*) OVER (PARTITION BY phone) FROM customers", "phone", rules.UseGroup},
 		{"SELECT count(*) OVER (PARTITION BY phone > '+4') FROM customers", "phone", rules.UseGroup | rules.UseFilter},
+		// A guess can come from an unclassified column as well as from a
+		// constant.
+		{"SELECT count(*) FROM customers c JOIN products p ON p.name = c.email", "email", rules.UseJoin | rules.UseFilter},
+		{"SELECT count(*) FROM customers c, products p WHERE p.id = 7 GROUP BY c.email = p.name", "email", rules.UseGroup | rules.UseFilter},
+		{"SELECT email FROM customers INTERSECT SELECT name FROM products WHERE id = 7", "email", rules.UseOutput | rules.UseGroup | rules.UseFilter},
+		// unnest flattens an array element: its row count is the length.
+		{"SELECT count(*) FROM customers c, unnest(ARRAY[string_to_array(c.email, NULL)]) u WHERE c.id = 1", "email", rules.UseFilter},
+		// A VALUES list of classified values only is no probe.
+		{"SELECT x FROM customers c, LATERAL (VALUES (c.email)) v(x) GROUP BY v.x", "email", rules.UseOutput | rules.UseGroup},
 	}
 	for _, tt := range tests {
 		st := analyzeOne(t, snap, tt.sql)
@@ -176,6 +185,32 @@ func TestKeyProbes(t *testing.T) {
 		}
 		if got != tt.want {
 			t.Errorf("%s: customers.%s uses %v, want %v", tt.sql, tt.column, got.Names(), tt.want.Names())
+		}
+	}
+}
+
+// TestOutputProbe: an output that mixes classified data with a value the
+// client could choose is a probe (rules.Output.Probe: never hashed); NULL
+// literals and classified values alone are not.
+func TestOutputProbe(t *testing.T) {
+	snap := testSnapshot()
+	for _, tt := range []struct {
+		sql  string
+		want bool
+	}{
+		{"SELECT lower(email) FROM customers", false},
+		{"SELECT email FROM customers UNION ALL SELECT NULL", false},
+		{"SELECT CASE WHEN email IS NULL THEN NULL ELSE email END FROM customers", false},
+		{"SELECT x FROM customers c, LATERAL (VALUES (c.email), (c.phone)) v(x)", false},
+		{"SELECT email FROM customers UNION ALL SELECT 'guess'", true},
+		{"SELECT email FROM customers UNION ALL SELECT name FROM products", true},
+		{"SELECT coalesce(email, $1) FROM customers", true},
+		{"SELECT (substr(c.email, j.id::int, 1) = chr(k.id::int))::text FROM customers c, customers k, customers j", true},
+		{"SELECT v FROM customers c, JSON_TABLE(to_jsonb(c.email), '$' COLUMNS (v text PATH '$.nope' DEFAULT 'guess@x.com' ON EMPTY)) j", true},
+	} {
+		st := analyzeOne(t, snap, tt.sql)
+		if len(st.Outputs) != 1 || st.Outputs[0].Probe != tt.want {
+			t.Errorf("%s: Outputs = %+v, want Probe %v", tt.sql, st.Outputs, tt.want)
 		}
 	}
 }

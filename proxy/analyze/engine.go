@@ -227,7 +227,9 @@ func (e *engine) expr(sc *scope, n *pg.Node) lineage {
 	case *pg.Node_ParamRef:
 		e.param(x.ParamRef.Number)
 		return lineage{}
-	case *pg.Node_AConst, *pg.Node_SqlvalueFunction, *pg.Node_SetToDefault, *pg.Node_CurrentOfExpr,
+	case *pg.Node_AConst:
+		return lineage{null: x.AConst.Isnull}
+	case *pg.Node_SqlvalueFunction, *pg.Node_SetToDefault, *pg.Node_CurrentOfExpr,
 		*pg.Node_MergeSupportFunc, *pg.Node_Integer, *pg.Node_Float, *pg.Node_Boolean, *pg.Node_String_,
 		*pg.Node_BitString, *pg.Node_TypeName, *pg.Node_JsonFormat, *pg.Node_AStar:
 		return lineage{}
@@ -350,15 +352,9 @@ func (e *engine) funcCall(sc *scope, fc *pg.FuncCall) lineage {
 	if e.snap.mayReturnSet(schema, name) {
 		// How many rows a set-returning function yields is a function of
 		// its arguments (generate_series(1, ascii(email))): the count
-		// reveals them as a WHERE clause would. An ARRAY[...] constructor
-		// has as many elements as it is written with, so unnest of one
-		// reveals nothing by its count.
-		for i, a := range fc.Args {
-			if name == "unnest" && a.GetAArrayExpr() != nil {
-				continue
-			}
-			e.use(args[i], rules.UseFilter)
-		}
+		// reveals them as a WHERE clause would. Even unnest(ARRAY[...]):
+		// an element may itself be an array, which unnest flattens.
+		e.use(derive(args...), rules.UseFilter)
 	}
 	switch kind {
 	case funcOpaque:
@@ -799,7 +795,8 @@ func (e *engine) values(sc *scope, rows []*pg.Node) shape {
 	var cols []column
 	width := -1
 	unknown := false
-	for _, row := range rows {
+	for r, row := range rows {
+		first := r == 0
 		items := row.GetList().GetItems()
 		if width >= 0 && len(items) != width {
 			unknown = true
@@ -813,7 +810,9 @@ func (e *engine) values(sc *scope, rows []*pg.Node) shape {
 		}
 		for i, it := range items {
 			l := e.expr(sc, it)
-			if i < len(cols) {
+			if i < len(cols) && first {
+				cols[i].lin = l
+			} else if i < len(cols) {
 				cols[i].lin = e.snap.merge(cols[i].lin, l)
 			} else {
 				unknown = true
@@ -1057,7 +1056,7 @@ func (e *engine) fromItem(sc *scope, n *pg.Node, lateral []*item) *item {
 		l := derive(ls...)
 		e.use(l, rules.UseFilter) // the row count depends on the document
 		var cols []column
-		jsonTableCols(t.Columns, l, &cols)
+		e.jsonTableCols(lat, t.Columns, l, &cols)
 		return aliasItem(t.Alias, "json_table", cols, false)
 	default:
 		e.markOpaque("unsupported FROM item " + nodeName(n))
@@ -1065,7 +1064,10 @@ func (e *engine) fromItem(sc *scope, n *pg.Node, lateral []*item) *item {
 	}
 }
 
-func jsonTableCols(list []*pg.Node, l lineage, out *[]column) {
+// jsonTableCols appends JSON_TABLE's columns: each derives from the
+// document (l) and from its own path and ON EMPTY / ON ERROR defaults,
+// which the client chooses.
+func (e *engine) jsonTableCols(sc *scope, list []*pg.Node, l lineage, out *[]column) {
 	for _, n := range list {
 		c := n.GetJsonTableColumn()
 		if c == nil {
@@ -1073,11 +1075,21 @@ func jsonTableCols(list []*pg.Node, l lineage, out *[]column) {
 		}
 		switch c.Coltype {
 		case pg.JsonTableColumnType_JTC_NESTED:
-			jsonTableCols(c.Columns, l, out)
+			e.jsonTableCols(sc, c.Columns, derive(l, e.expr(sc, c.Pathspec.GetString_())), out)
 		case pg.JsonTableColumnType_JTC_FOR_ORDINALITY:
 			*out = append(*out, column{name: c.Name})
 		default:
-			*out = append(*out, column{name: c.Name, lin: l})
+			own := []lineage{l}
+			if c.Pathspec != nil {
+				own = append(own, e.expr(sc, c.Pathspec.GetString_()))
+			}
+			if c.OnEmpty != nil {
+				own = append(own, e.expr(sc, c.OnEmpty.Expr))
+			}
+			if c.OnError != nil {
+				own = append(own, e.expr(sc, c.OnError.Expr))
+			}
+			*out = append(*out, column{name: c.Name, lin: derive(own...)})
 		}
 	}
 }

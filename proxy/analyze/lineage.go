@@ -22,6 +22,12 @@ type lineage struct {
 	// by a condition the client picked, and the number of rows that come
 	// back answers it, as a WHERE clause would (engine.key).
 	probe bool
+	// classified: some source has a category (probe needs it; srcs also
+	// list unclassified base columns).
+	classified bool
+	// null: the value is a NULL literal, which chooses nothing (NULL in a
+	// CASE branch or a UNION ALL arm does not make a probe).
+	null bool
 }
 
 func compareRef(a, b rules.ColumnRef) int {
@@ -46,18 +52,19 @@ func (l lineage) isEmpty() bool { return len(l.srcs) == 0 && !l.unknown }
 // their sources, never direct.
 func derive(ls ...lineage) lineage {
 	var out lineage
-	classified, other := false, false
+	other := false
+	out.null = len(ls) > 0
 	for _, l := range ls {
 		out.srcs = unionRefs(out.srcs, l.srcs)
 		out.unknown = out.unknown || l.unknown
 		out.probe = out.probe || l.probe
-		if len(l.srcs) > 0 {
-			classified = true
-		} else {
+		out.classified = out.classified || l.classified
+		out.null = out.null && l.null
+		if !l.classified && !l.null {
 			other = true
 		}
 	}
-	out.probe = out.probe || classified && other
+	out.probe = out.probe || out.classified && other
 	return out
 }
 
@@ -93,7 +100,8 @@ func unionRefs(a, b []rules.ColumnRef) []rules.ColumnRef {
 // equal reports whether two lineages are the same (used by the recursive
 // CTE fixpoint).
 func (l lineage) equal(o lineage) bool {
-	return l.direct == o.direct && l.unknown == o.unknown && l.probe == o.probe && slices.Equal(l.srcs, o.srcs)
+	return l.direct == o.direct && l.unknown == o.unknown && l.probe == o.probe && l.classified == o.classified &&
+		l.null == o.null && slices.Equal(l.srcs, o.srcs)
 }
 
 // merge is the lineage of a value that is one of several alternatives: a

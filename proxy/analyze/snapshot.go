@@ -360,8 +360,9 @@ func (s *Snapshot) baseColumns(ri *relInfo, userTypes map[uint32]bool) {
 		switch {
 		case r.Temp:
 			// A temporary table may hold anything this session copied into
-			// it; the snapshot cannot know what.
-			lin.unknown, lin.direct = true, false
+			// it; the snapshot cannot know what. It counts as chosen by the
+			// client, not as classified data (lineage.probe).
+			lin.unknown, lin.direct, lin.classified = true, false, false
 		case ri.catalogData:
 			lin.unknown, lin.direct = true, false
 		case s.tainted[ri.qname] && s.effective[self] == "":
@@ -397,9 +398,13 @@ func (s *Snapshot) tableColumnLineage(ri *relInfo, col string) lineage {
 	srcs = slices.Compact(srcs)
 	l := lineage{srcs: srcs, direct: true}
 	cat := s.categoryOf(srcs[0])
-	for _, r := range srcs[1:] {
-		if s.categoryOf(r) != cat {
+	for _, r := range srcs {
+		c := s.categoryOf(r)
+		if c != cat {
 			l.direct = false
+		}
+		if c != "" {
+			l.classified = true
 		}
 	}
 	return l

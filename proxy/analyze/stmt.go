@@ -141,7 +141,7 @@ func (e *engine) setOutputs(st *rules.Statement, sh shape, use rules.Use) {
 	st.Outputs = make([]rules.Output, len(sh.cols))
 	for i, c := range sh.cols {
 		st.Outputs[i] = rules.Output{Name: c.name, Sources: c.lin.srcs, Direct: c.lin.direct && !c.lin.unknown, Unknown: c.lin.unknown,
-			Probe: c.lin.probe && len(c.lin.srcs) > 0}
+			Probe: c.lin.probe && c.lin.classified}
 	}
 }
 
