@@ -789,6 +789,8 @@ func TestNoPseudonymOfChosenValues(t *testing.T) {
 // this, a temporary function behind a temporary operator returned e-mail
 // addresses in clear: the operator is unknown to the snapshot until its
 // next refresh, so 'a' OPERATOR(pg_temp.@@@) 'b' looked like two constants.
+// So did a temporary domain whose CHECK stores the value it checks
+// (set_config), named d1 or even text (pg_temp comes first for types).
 func TestSessionCodeRefused(t *testing.T) {
 	pg, ds := requireDemo(t)
 	p := maskingProxy(t, pg, fixedDecider{"analyst": strictDecision})
@@ -800,6 +802,8 @@ func TestSessionCodeRefused(t *testing.T) {
 		"CREATE OPERATOR pg_temp.@@@ (function = pg_temp.leakf, leftarg = text, rightarg = text)",
 		"CREATE TEMP TABLE leak_t (x text)",
 		"CREATE TRIGGER leak_trg BEFORE INSERT ON leak_t FOR EACH ROW EXECUTE FUNCTION pg_temp.leakf()",
+		"CREATE DOMAIN pg_temp.d1 AS text CHECK (set_config('my.x', VALUE, false) IS NOT NULL)",
+		"CREATE DOMAIN pg_temp.text AS pg_catalog.text CHECK (set_config('my.y', VALUE, false) IS NOT NULL)",
 	} {
 		_, err := analyst.Exec(ctx, q).ReadAll()
 		var pe *pgconn.PgError
@@ -813,6 +817,9 @@ func TestSessionCodeRefused(t *testing.T) {
 		}
 	}
 	analyst.Exec(ctx, "SELECT 'a' OPERATOR(pg_temp.@@@) 'b'").ReadAll()
+	analyst.Exec(ctx, "SELECT email::d1 FROM customers ORDER BY id LIMIT 1").ReadAll()
+	analyst.Exec(ctx, "SELECT email::text FROM customers ORDER BY id LIMIT 1").ReadAll()
+	analyst.Exec(ctx, "SELECT current_setting('my.x', true), current_setting('my.y', true)").ReadAll()
 	if leak := findLeak(ix, rec.take()); leak != "" {
 		t.Errorf("LEAK: %s", leak)
 	}

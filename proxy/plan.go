@@ -86,9 +86,11 @@ func (ss *session) planColumns(ex *execution, fields []fieldDesc) ([]rules.Colum
 			m = rules.Pass()
 		default:
 			m = combinedMask(dec, snap.Category, sources, direct)
-			if probe && m.Action == rules.ActionHash {
-				// A pseudonym of email = 'guess' answers the guess per row
-				// (rules.Output.Probe).
+			if m.Action == rules.ActionHash && (probe || !direct) {
+				// Only a stored value gets a pseudonym. A pseudonym of a
+				// computed value (email = 'guess', or a guess spelled with
+				// chr() over constants computed from classified data)
+				// would answer the guess per row (rules.Output.Probe).
 				m = rules.Mask{Action: rules.ActionRedact}
 			}
 		}

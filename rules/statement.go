@@ -104,7 +104,8 @@ type Output struct {
 	// (email = 'guess', left(email, 1), a CASE or UNION ALL branch that is a
 	// constant). A keyed pseudonym of it would answer the client's condition
 	// row by row, or pseudonymise a value of the client's choosing for
-	// comparison with real ones, so a plan never gives it a hash mask.
+	// comparison with real ones, so a plan never gives it a hash mask (nor
+	// any output that is not Direct).
 	Probe bool `json:"probe,omitempty"`
 }
 

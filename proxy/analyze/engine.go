@@ -129,8 +129,20 @@ func (e *engine) use(l lineage, u rules.Use) {
 // and as a filter as well when l is a probe (see lineage.probe).
 func (e *engine) key(l lineage, u rules.Use) {
 	e.use(l, u)
-	if l.probe {
+	if !l.pureKey() {
 		e.use(l, rules.UseFilter)
+	}
+}
+
+// keyPair records the uses of two values compared for equality (a join
+// equality, a USING column, a set operation's column): a join or group
+// use, and a filter use as well unless both sides are pure keys and
+// comparing them mixes in nothing the client chose.
+func (e *engine) keyPair(a, b lineage, u rules.Use) {
+	both := derive(a, b)
+	e.use(both, u)
+	if !a.pureKey() || !b.pureKey() || both.probe {
+		e.use(both, rules.UseFilter)
 	}
 }
 
@@ -144,8 +156,8 @@ func (e *engine) joinQual(sc *scope, n *pg.Node) {
 		return
 	}
 	if x := n.GetAExpr(); x != nil && x.Kind == pg.A_Expr_Kind_AEXPR_OP && x.Lexpr != nil && x.Rexpr != nil {
-		if _, op := qualifiedName(x.Name); op == "=" {
-			e.key(e.expr(sc, n), rules.UseJoin)
+		if _, op := qualifiedName(x.Name); op == "=" && !e.snap.opUntrusted(x.Name) {
+			e.keyPair(e.expr(sc, x.Lexpr), e.expr(sc, x.Rexpr), rules.UseJoin)
 			return
 		}
 	}
@@ -234,7 +246,9 @@ func (e *engine) expr(sc *scope, n *pg.Node) lineage {
 		*pg.Node_BitString, *pg.Node_TypeName, *pg.Node_JsonFormat, *pg.Node_AStar:
 		return lineage{}
 	case *pg.Node_TypeCast:
-		l := derive(e.expr(sc, x.TypeCast.Arg))
+		a := e.expr(sc, x.TypeCast.Arg)
+		l := derive(a)
+		l.null = a.null
 		if e.snap.typeUntrusted(x.TypeCast.TypeName) {
 			_, name := qualifiedName(x.TypeCast.TypeName.GetNames())
 			e.markOpaque("casts to type " + name + ", which runs user code")
@@ -667,7 +681,7 @@ func (e *engine) selectStmt(parent *scope, env *cteEnv, s *pg.SelectStmt) shape 
 			// branch of guesses makes the comparison a probe.
 			if len(l.cols) == len(r.cols) {
 				for i := range l.cols {
-					e.key(derive(l.cols[i].lin, r.cols[i].lin), rules.UseGroup)
+					e.keyPair(l.cols[i].lin, r.cols[i].lin, rules.UseGroup)
 				}
 			} else {
 				for _, c := range slices.Concat(l.cols, r.cols) {
@@ -1291,7 +1305,7 @@ func (e *engine) join(sc *scope, j *pg.JoinExpr, lateral []*item) *item {
 	}
 	for _, name := range using {
 		ll, rl := side(l, lused, name), side(r, rused, name)
-		e.key(derive(ll, rl), rules.UseJoin)
+		e.keyPair(ll, rl, rules.UseJoin)
 		merged = append(merged, column{name: name, lin: e.snap.merge(ll, rl)})
 	}
 	cols := slices.Clone(merged)
@@ -1504,14 +1518,22 @@ func nodeName(n *pg.Node) string {
 
 // walkNodes calls fn for every Node in the tree of m, depth first.
 func walkNodes(m protoreflect.ProtoMessage, fn func(*pg.Node)) {
+	walkMessages(m, func(x protoreflect.ProtoMessage) {
+		if n, ok := x.(*pg.Node); ok {
+			fn(n)
+		}
+	})
+}
+
+// walkMessages calls fn for every message of the tree (nodes and the
+// messages fields hold directly, such as a TypeCast's TypeName).
+func walkMessages(m protoreflect.ProtoMessage, fn func(protoreflect.ProtoMessage)) {
 	var walk func(protoreflect.Message, int)
 	walk = func(m protoreflect.Message, depth int) {
 		if depth > 4*maxDepth {
 			return
 		}
-		if n, ok := m.Interface().(*pg.Node); ok {
-			fn(n)
-		}
+		fn(m.Interface())
 		m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 			if fd.Kind() != protoreflect.MessageKind {
 				return true

@@ -25,8 +25,8 @@ type lineage struct {
 	// classified: some source has a category (probe needs it; srcs also
 	// list unclassified base columns).
 	classified bool
-	// null: the value is a NULL literal, which chooses nothing (NULL in a
-	// CASE branch or a UNION ALL arm does not make a probe).
+	// null: the value is a NULL literal, or a cast of one, which chooses
+	// nothing (NULL in a CASE branch or a UNION ALL arm makes no probe).
 	null bool
 }
 
@@ -51,21 +51,29 @@ func (l lineage) isEmpty() bool { return len(l.srcs) == 0 && !l.unknown }
 // derive is the lineage of a value computed from all of ls: the union of
 // their sources, never direct.
 func derive(ls ...lineage) lineage {
-	var out lineage
+	var out lineage // never null: a value computed from NULLs can be anything
 	other := false
-	out.null = len(ls) > 0
 	for _, l := range ls {
 		out.srcs = unionRefs(out.srcs, l.srcs)
 		out.unknown = out.unknown || l.unknown
 		out.probe = out.probe || l.probe
 		out.classified = out.classified || l.classified
-		out.null = out.null && l.null
 		if !l.classified && !l.null {
 			other = true
 		}
 	}
 	out.probe = out.probe || out.classified && other
 	return out
+}
+
+// pureKey reports whether l, used as a grouping, DISTINCT, set operation or
+// join key, reveals no more than which rows hold equal stored values: it is
+// no probe, and it is either a stored classified value itself (direct) or
+// not classified at all. A computed value is not: from classified data
+// alone a query can compute any constant ((k.email IS NOT NULL)::int is 1)
+// and so any guess.
+func (l lineage) pureKey() bool {
+	return !l.probe && (!l.classified || l.direct)
 }
 
 // unionRefs returns the sorted union of two sorted sets. It never modifies

@@ -721,10 +721,12 @@ func (s *Snapshot) typeUntrusted(tn *pg.TypeName) bool {
 	if schema == "pg_catalog" {
 		return false
 	}
+	// An array type is named after its element type with a leading "_".
+	elem := strings.TrimPrefix(name, "_")
 	if schema != "" {
-		return s.userTypes[schema+"."+name] || strings.HasPrefix(schema, "pg_temp")
+		return s.userTypes[schema+"."+name] || s.userTypes[schema+"."+elem] || strings.HasPrefix(schema, "pg_temp")
 	}
-	return s.userTypes[name]
+	return s.userTypes[name] || s.userTypes[elem]
 }
 
 // hash computes the content revision.

@@ -6,6 +6,7 @@ import (
 	"unicode"
 
 	pg "github.com/pganalyze/pg_query_go/v6"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/pgveil/pgveil/rules"
 )
@@ -83,6 +84,14 @@ func (e *engine) backstop(n *pg.Node) {
 			if !e.noParams {
 				e.param(v.ParamRef.Number)
 			}
+		}
+	})
+	// Every use of a type, not only casts: column definition lists, XMLTABLE
+	// and JSON_TABLE columns, array types.
+	walkMessages(n, func(m protoreflect.ProtoMessage) {
+		if tn, ok := m.(*pg.TypeName); ok && e.snap.typeUntrusted(tn) {
+			_, name := qualifiedName(tn.GetNames())
+			e.markOpaque("uses type " + name + ", which runs user code")
 		}
 	})
 }
@@ -879,12 +888,18 @@ func hiddenCode(n *pg.Node) string {
 	switch x := n.Node.(type) {
 	case *pg.Node_CreateFunctionStmt:
 		return "creates a function, which later statements could call before pgveil knows it"
+	case *pg.Node_CreateDomainStmt, *pg.Node_AlterDomainStmt:
+		return "creates or changes a domain, whose checks casts run unseen"
+	case *pg.Node_CompositeTypeStmt, *pg.Node_CreateEnumStmt, *pg.Node_CreateRangeStmt:
+		return "creates a type, which later statements could use before pgveil knows it"
 	case *pg.Node_CreateCastStmt:
 		return "creates a cast, which runs a function unseen"
 	case *pg.Node_DefineStmt:
 		switch x.DefineStmt.Kind {
 		case pg.ObjectType_OBJECT_AGGREGATE, pg.ObjectType_OBJECT_OPERATOR:
 			return "creates an aggregate or operator, which runs a function unseen"
+		case pg.ObjectType_OBJECT_TYPE:
+			return "creates a type, which later statements could use before pgveil knows it"
 		}
 	case *pg.Node_CreateTrigStmt:
 		return "creates a trigger, whose code later writes run unseen"

@@ -1611,3 +1611,25 @@ SELECT 'a' OPERATOR(pg_temp.@@@) 'b'
 -- vector: a cast to a type of the session's temporary schema
 -- opaque: true
 SELECT 'x'::pg_temp.leak_type
+
+-- name: ddl_create_domain
+-- vector: a domain whose CHECK stores the value it checks (set_config), run by every cast to it
+-- kind: ddl
+-- opaque: true
+CREATE DOMAIN pg_temp.text AS pg_catalog.text CHECK (set_config('my.y', VALUE, false) IS NOT NULL)
+
+-- name: ddl_alter_domain
+-- vector: a CHECK added to a domain
+-- kind: ddl
+-- opaque: true
+ALTER DOMAIN checked_email ADD CHECK (set_config('my.y', VALUE, false) IS NOT NULL)
+
+-- name: domain_in_coldeflist
+-- vector: a user domain in a column definition list (its CHECK runs on the value)
+-- opaque: true
+SELECT * FROM jsonb_to_record(jsonb_build_object('a', (SELECT email FROM customers LIMIT 1))) AS r(a checked_email)
+
+-- name: domain_array_cast
+-- vector: a cast to an array of a user domain
+-- opaque: true
+SELECT ARRAY[email]::_checked_email FROM customers
