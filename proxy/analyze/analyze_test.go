@@ -177,6 +177,13 @@ func TestKeyProbes(t *testing.T) {
 		{"SELECT email FROM customers INTERSECT SELECT name FROM products WHERE id = 7", "email", rules.UseOutput | rules.UseGroup | rules.UseFilter},
 		// unnest flattens an array element: its row count is the length.
 		{"SELECT count(*) FROM customers c, unnest(ARRAY[string_to_array(c.email, NULL)]) u WHERE c.id = 1", "email", rules.UseFilter},
+		// Compared with a relation of unknown shape: anything, a guess
+		// included.
+		{"SELECT count(*) FROM (SELECT email FROM customers) c NATURAL JOIN " +
+			"(SELECT (json_populate_record(NULL::customers, '{}')).*) g", "email", rules.UseJoin | rules.UseFilter},
+		{"SELECT count(*) FROM (SELECT email FROM customers INTERSECT " +
+			"SELECT (json_populate_record(NULL::customers, '{}')).*) s", "email", rules.UseGroup | rules.UseFilter},
+		{"SELECT count(*) FROM customers c JOIN no_such_relation g USING (email)", "email", rules.UseJoin | rules.UseFilter},
 		// A VALUES list of classified values only is no probe.
 		{"SELECT x FROM customers c, LATERAL (VALUES (c.email)) v(x) GROUP BY v.x", "email", rules.UseOutput | rules.UseGroup},
 	}

@@ -684,8 +684,10 @@ func (e *engine) selectStmt(parent *scope, env *cteEnv, s *pg.SelectStmt) shape 
 					e.keyPair(l.cols[i].lin, r.cols[i].lin, rules.UseGroup)
 				}
 			} else {
+				// A side of unknown shape: each column may be compared
+				// with anything, a guess included.
 				for _, c := range slices.Concat(l.cols, r.cols) {
-					e.key(c.lin, rules.UseGroup)
+					e.use(c.lin, rules.UseGroup|rules.UseFilter)
 				}
 			}
 		}
@@ -1284,6 +1286,12 @@ func (e *engine) join(sc *scope, j *pg.JoinExpr, lateral []*item) *item {
 				if colIndex(r.cols, c.name) >= 0 && !slices.Contains(using, c.name) {
 					using = append(using, c.name)
 				}
+			}
+		} else {
+			// Which columns are compared, and with what, is unknown: any
+			// column of either side may be a key against a guess.
+			for _, c := range slices.Concat(l.cols, r.cols) {
+				e.use(c.lin, rules.UseJoin|rules.UseFilter)
 			}
 		}
 	} else {

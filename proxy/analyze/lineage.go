@@ -73,7 +73,7 @@ func derive(ls ...lineage) lineage {
 // alone a query can compute any constant ((k.email IS NOT NULL)::int is 1)
 // and so any guess.
 func (l lineage) pureKey() bool {
-	return !l.probe && (!l.classified || l.direct)
+	return !l.probe && !l.unknown && (!l.classified || l.direct)
 }
 
 // unionRefs returns the sorted union of two sorted sets. It never modifies
