@@ -28,6 +28,7 @@ var opaqueFuncs = map[string]string{
 	"database_to_xmlschema":         "reads every table of the database",
 	"database_to_xml_and_xmlschema": "reads every table of the database",
 	"ts_stat":                       "runs SQL given as text",
+	"ts_rewrite":                    "runs SQL given as text (its two-argument form)",
 	"pg_read_file":                  "reads a server file",
 	"pg_read_binary_file":           "reads a server file",
 	"pg_stat_get_activity":          "reads other sessions' queries",

@@ -1157,6 +1157,11 @@ SELECT current_query()
 -- out: unknown customers.id
 SELECT lookup_secret(id) FROM customers
 
+-- name: fn_ts_rewrite_query
+-- vector: ts_rewrite(tsquery, text) runs its second argument as a query
+-- opaque: true
+SELECT ts_rewrite('a'::tsquery, $$SELECT 'a'::tsquery, plainto_tsquery(email) FROM customers LIMIT 1$$)::text
+
 -- name: fn_set_config
 -- vector: set_config stores a value in a session setting
 -- servercopy: true
