@@ -85,14 +85,7 @@ func (ss *session) planColumns(ex *execution, fields []fieldDesc) ([]rules.Colum
 		case len(sources) == 0:
 			m = rules.Pass()
 		default:
-			m = combinedMask(dec, snap.Category, sources, direct)
-			if m.Action == rules.ActionHash && (probe || !direct) {
-				// Only a stored value gets a pseudonym. A pseudonym of a
-				// computed value (email = 'guess', or a guess spelled with
-				// chr() over constants computed from classified data)
-				// would answer the guess per row (rules.Output.Probe).
-				m = rules.Mask{Action: rules.ActionRedact}
-			}
+			m = combinedMask(dec, snap.Category, sources, direct, probe)
 		}
 		if collect && direct && len(sources) == 1 && isSubjectKey(cat, sources[0]) {
 			ex.subjectCols = append(ex.subjectCols, i)
@@ -109,7 +102,11 @@ func (ss *session) planColumns(ex *execution, fields []fieldDesc) ([]rules.Colum
 // of one column (or of several columns that all get the same mask) keeps
 // that column's mask; anything computed gets the strictest mask of its
 // sources, turned into a non-format-preserving one (rules.Mask.Derived).
-func combinedMask(dec *rules.Decision, category func(rules.ColumnRef) (string, bool), sources []rules.ColumnRef, direct bool) rules.Mask {
+// Only a stored value that is no probe gets a pseudonym: a pseudonym of a
+// computed value (email = 'guess', or a guess spelled with chr() over
+// constants computed from classified data) would answer the guess per row
+// (rules.Output.Probe), so hash becomes redact there.
+func combinedMask(dec *rules.Decision, category func(rules.ColumnRef) (string, bool), sources []rules.ColumnRef, direct, probe bool) rules.Mask {
 	combined, first, same := rules.Pass(), rules.Mask{}, true
 	for i, src := range sources {
 		m := rules.Pass()
@@ -123,10 +120,14 @@ func combinedMask(dec *rules.Decision, category func(rules.ColumnRef) (string, b
 		}
 		combined = combined.Combine(m)
 	}
+	m := combined.Derived()
 	if direct && same {
-		return first
+		m = first
 	}
-	return combined.Derived()
+	if m.Action == rules.ActionHash && (probe || !direct) {
+		m = rules.Mask{Action: rules.ActionRedact}
+	}
+	return m
 }
 
 func isSubjectKey(cat *rules.Catalog, ref rules.ColumnRef) bool {

@@ -368,7 +368,7 @@ func (e *engine) funcCall(sc *scope, fc *pg.FuncCall) lineage {
 		// its arguments (generate_series(1, ascii(email))): the count
 		// reveals them as a WHERE clause would. Even unnest(ARRAY[...]):
 		// an element may itself be an array, which unnest flattens.
-		e.use(derive(args...), rules.UseFilter)
+		e.use(l, rules.UseFilter)
 	}
 	switch kind {
 	case funcOpaque:
@@ -378,14 +378,12 @@ func (e *engine) funcCall(sc *scope, fc *pg.FuncCall) lineage {
 		e.markOpaque(reason)
 		e.catalogData = true
 		l.unknown = true
-	case funcSetConfig:
+	case funcSetConfig, funcStores:
 		// set_config stores the value in a session setting that
 		// current_setting, SHOW and pg_stat_activity (application_name)
-		// return later without lineage: a server-side copy.
-		e.copyOut(l, lineage{})
-	case funcStores:
-		// (storingFuncs) the same for sequences, the random seed and
-		// advisory lock keys.
+		// return later without lineage, and storingFuncs keep theirs in a
+		// sequence, the random seed, lock keys or notifications: a
+		// server-side copy.
 		e.copyOut(l, lineage{})
 	}
 	return l
@@ -812,7 +810,6 @@ func (e *engine) values(sc *scope, rows []*pg.Node) shape {
 	width := -1
 	unknown := false
 	for r, row := range rows {
-		first := r == 0
 		items := row.GetList().GetItems()
 		if width >= 0 && len(items) != width {
 			unknown = true
@@ -826,11 +823,12 @@ func (e *engine) values(sc *scope, rows []*pg.Node) shape {
 		}
 		for i, it := range items {
 			l := e.expr(sc, it)
-			if i < len(cols) && first {
+			switch {
+			case i < len(cols) && r == 0:
 				cols[i].lin = l
-			} else if i < len(cols) {
+			case i < len(cols):
 				cols[i].lin = e.snap.merge(cols[i].lin, l)
-			} else {
+			default:
 				unknown = true
 				for j := range cols {
 					cols[j].lin = unknownLineage(cols[j].lin, l)

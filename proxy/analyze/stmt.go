@@ -35,7 +35,20 @@ func analyzeNode(s *Snapshot, n *pg.Node, inView bool) result {
 // does not evaluate (DDL expressions, index definitions, defaults), for
 // calls that make it opaque, catalog data relations and parameters.
 func (e *engine) backstop(n *pg.Node) {
-	walkNodes(n, func(x *pg.Node) {
+	walkMessages(n, func(m protoreflect.ProtoMessage) {
+		if tn, ok := m.(*pg.TypeName); ok {
+			// Every use of a type, not only casts: column definition
+			// lists, XMLTABLE and JSON_TABLE columns, array types.
+			if e.snap.typeUntrusted(tn) {
+				_, name := qualifiedName(tn.GetNames())
+				e.markOpaque("uses type " + name + ", which runs user code")
+			}
+			return
+		}
+		x, ok := m.(*pg.Node)
+		if !ok {
+			return
+		}
 		switch v := x.Node.(type) {
 		case *pg.Node_FuncCall:
 			schema, name := qualifiedName(v.FuncCall.Funcname)
@@ -84,14 +97,6 @@ func (e *engine) backstop(n *pg.Node) {
 			if !e.noParams {
 				e.param(v.ParamRef.Number)
 			}
-		}
-	})
-	// Every use of a type, not only casts: column definition lists, XMLTABLE
-	// and JSON_TABLE columns, array types.
-	walkMessages(n, func(m protoreflect.ProtoMessage) {
-		if tn, ok := m.(*pg.TypeName); ok && e.snap.typeUntrusted(tn) {
-			_, name := qualifiedName(tn.GetNames())
-			e.markOpaque("uses type " + name + ", which runs user code")
 		}
 	})
 }
