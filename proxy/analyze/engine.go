@@ -458,15 +458,10 @@ func (e *engine) wholeRowRTE(sc *scope, n *pg.Node) *rte {
 	if len(names) != 1 {
 		return nil
 	}
-	for s := sc; s != nil; s = s.parent {
-		if _, ok := s.lookup(names[0]); ok {
-			return nil
-		}
-		if r := s.findRTE("", names[0]); r != nil {
-			return r
-		}
+	if _, ok, maybe := columnInScope(sc, names[0]); ok || len(maybe) > 0 {
+		return nil
 	}
-	return nil
+	return findRTE(sc, "", names[0])
 }
 
 // --- column references ------------------------------------------------------
@@ -559,16 +554,55 @@ func rteColumn(r *rte, name string) lineage {
 	return unknownLineage(wholeRow(r.cols, true))
 }
 
-// nameInScope resolves an unqualified column name (or a relation name,
-// as a whole row) the way columnRef does, reporting whether it resolved.
-func (e *engine) nameInScope(sc *scope, name string) (lineage, bool) {
+// columnInScope resolves an unqualified name as a column the way
+// PostgreSQL's colNameToVar does: the innermost level with a column of that
+// name wins, whatever relation names nearer levels have. A level whose
+// items of unknown shape might hold the name does not stop the search,
+// since PostgreSQL may find the column further out: their lineage is
+// returned in maybe, to be folded into whatever the name resolves to.
+func columnInScope(sc *scope, name string) (l lineage, ok bool, maybe []lineage) {
 	for s := sc; s != nil; s = s.parent {
-		if l, ok := s.lookup(name); ok {
-			return l, true
+		var found []lineage
+		for _, it := range s.items {
+			for i := range it.cols {
+				if it.cols[i].name == name {
+					found = append(found, it.cols[i].lin)
+				}
+			}
 		}
-		if r := s.findRTE("", name); r != nil {
-			return wholeRow(r.cols, r.unknownShape), true
+		switch {
+		case len(found) == 1 && len(maybe) == 0:
+			return found[0], true, nil
+		case len(found) > 0 && len(maybe) == 0:
+			return derive(found...), true, nil
+		case len(found) > 0:
+			return unknownLineage(append(maybe, found...)...), true, nil
 		}
+		for _, it := range s.items {
+			if it.unknownShape {
+				maybe = append(maybe, wholeRow(it.cols, true))
+			}
+		}
+	}
+	return lineage{}, false, maybe
+}
+
+// nameInScope resolves an unqualified name the way columnRef does: as a
+// column of any level (columnInScope), else as a relation name, a whole
+// row. It reports whether the name resolved.
+func (e *engine) nameInScope(sc *scope, name string) (lineage, bool) {
+	l, ok, maybe := columnInScope(sc, name)
+	if ok {
+		return l, true
+	}
+	if r := findRTE(sc, "", name); r != nil {
+		maybe = append(maybe, wholeRow(r.cols, r.unknownShape))
+		if len(maybe) == 1 {
+			return maybe[0], true
+		}
+	}
+	if len(maybe) > 0 {
+		return unknownLineage(maybe...), true
 	}
 	return lineage{}, false
 }
@@ -610,10 +644,10 @@ func (e *engine) columnRef(sc *scope, cr *pg.ColumnRef) lineage {
 			return rteColumn(r, names[1])
 		}
 		// column.field of a composite column.
-		for s := sc; s != nil; s = s.parent {
-			if l, ok := s.lookup(names[0]); ok {
-				return derive(l)
-			}
+		if l, ok, maybe := columnInScope(sc, names[0]); ok {
+			return derive(l)
+		} else if len(maybe) > 0 {
+			return unknownLineage(maybe...)
 		}
 	case 3:
 		if r := findRTE(sc, names[0], names[1]); r != nil {
@@ -674,20 +708,7 @@ func (e *engine) selectStmt(parent *scope, env *cteEnv, s *pg.SelectStmt) shape 
 		l := e.selectStmt(parent, env, s.Larg)
 		r := e.selectStmt(parent, env, s.Rarg)
 		if s.Op != pg.SetOperation_SETOP_UNION || !s.All {
-			// UNION, INTERSECT and EXCEPT compare rows: which survive
-			// reveals equality of their values, as GROUP BY does, and a
-			// branch of guesses makes the comparison a probe.
-			if len(l.cols) == len(r.cols) {
-				for i := range l.cols {
-					e.keyPair(l.cols[i].lin, r.cols[i].lin, rules.UseGroup)
-				}
-			} else {
-				// A side of unknown shape: each column may be compared
-				// with anything, a guess included.
-				for _, c := range slices.Concat(l.cols, r.cols) {
-					e.use(c.lin, rules.UseGroup|rules.UseFilter)
-				}
-			}
+			e.compareRows(l, r)
 		}
 		sh := e.setop(l, r)
 		e.tail(&scope{parent: parent, ctes: env, items: []*item{{cols: sh.cols, unknownShape: sh.unknownShape}}}, s, sh.cols)
@@ -905,10 +926,32 @@ func (e *engine) expandStar(sc *scope, names []string) ([]column, bool) {
 	return []column{{name: "?column?", lin: e.allInScope(sc)}}, true
 }
 
+// compareRows records the uses of a set operation's comparison of l's rows
+// with r's: UNION, INTERSECT and EXCEPT (and a recursive UNION's removal of
+// rows seen before) keep or drop rows by equality of their values, as
+// GROUP BY does, and a branch of guesses makes the comparison a probe.
+func (e *engine) compareRows(l, r shape) {
+	if len(l.cols) == len(r.cols) && !l.unknownShape && !r.unknownShape {
+		for i := range l.cols {
+			e.keyPair(l.cols[i].lin, r.cols[i].lin, rules.UseGroup)
+		}
+		return
+	}
+	// A side of unknown shape: each column may be compared with anything,
+	// a guess included.
+	for _, c := range slices.Concat(l.cols, r.cols) {
+		e.use(c.lin, rules.UseGroup|rules.UseFilter)
+	}
+}
+
 // --- WITH ---------------------------------------------------------------------
 
 func (e *engine) with(parent *scope, env *cteEnv, w *pg.WithClause) *cteEnv {
-	for _, n := range w.Ctes {
+	ctes := w.Ctes
+	if w.Recursive {
+		ctes = e.cteOrder(ctes)
+	}
+	for _, n := range ctes {
 		c := n.GetCommonTableExpr()
 		if c == nil {
 			continue
@@ -921,10 +964,78 @@ func (e *engine) with(parent *scope, env *cteEnv, w *pg.WithClause) *cteEnv {
 			sh = e.query(parent, env, c.Ctequery)
 		}
 		cols := renameCols(sh.cols, c.Aliascolnames)
-		cols = searchCycleCols(cols, c)
+		cols = e.searchCycleCols(cols, c)
 		env = &cteEnv{parent: env, name: c.Ctename, cols: cols, unknownShape: sh.unknownShape}
 	}
 	return env
+}
+
+// cteOrder returns the CTEs of a WITH RECURSIVE in an order where each
+// comes after those it refers to: there, unlike in a plain WITH, a CTE may
+// name one defined later in the list (PostgreSQL sorts them the same way).
+// A reference is any unqualified relation name in the body that names a
+// CTE of the list, shadowed or not (a superset). Mutual references, which
+// PostgreSQL rejects, leave the list order and make the statement opaque.
+func (e *engine) cteOrder(ctes []*pg.Node) []*pg.Node {
+	index := map[string]int{}
+	for i, n := range ctes {
+		if c := n.GetCommonTableExpr(); c != nil {
+			index[c.Ctename] = i
+		}
+	}
+	deps := make([][]int, len(ctes))
+	forward := false
+	for i, n := range ctes {
+		c := n.GetCommonTableExpr()
+		if c == nil || c.Ctequery == nil {
+			continue
+		}
+		walkNodes(c.Ctequery, func(x *pg.Node) {
+			rv := x.GetRangeVar()
+			if rv == nil || rv.Schemaname != "" {
+				return
+			}
+			if j, ok := index[rv.Relname]; ok && j != i && !slices.Contains(deps[i], j) {
+				deps[i] = append(deps[i], j)
+				forward = forward || j > i
+			}
+		})
+	}
+	if !forward {
+		return ctes
+	}
+	const (
+		unvisited = iota
+		visiting
+		done
+	)
+	state := make([]int, len(ctes))
+	out := make([]*pg.Node, 0, len(ctes))
+	cyclic := false
+	var visit func(int)
+	visit = func(i int) {
+		switch state[i] {
+		case done:
+			return
+		case visiting:
+			cyclic = true
+			return
+		}
+		state[i] = visiting
+		for _, j := range deps[i] {
+			visit(j)
+		}
+		state[i] = done
+		out = append(out, ctes[i])
+	}
+	for i := range ctes {
+		visit(i)
+	}
+	if cyclic {
+		e.markOpaque("WITH queries that refer to each other")
+		return ctes
+	}
+	return out
 }
 
 // recursiveCTE computes the lineage of WITH RECURSIVE name AS (base UNION
@@ -939,6 +1050,11 @@ func (e *engine) recursiveCTE(parent *scope, env *cteEnv, c *pg.CommonTableExpr,
 		next := e.setop(cur, step)
 		next.cols = renameCols(next.cols, c.Aliascolnames)
 		if shapesEqual(cur, next) {
+			if !sel.All {
+				// UNION drops each step row equal to a row seen before:
+				// the base's or an earlier step's.
+				e.compareRows(cur, step)
+			}
 			e.tail(&scope{parent: parent, ctes: env, items: []*item{{cols: cur.cols}}}, sel, cur.cols)
 			return cur
 		}
@@ -948,14 +1064,19 @@ func (e *engine) recursiveCTE(parent *scope, env *cteEnv, c *pg.CommonTableExpr,
 	for i := range cur.cols {
 		cur.cols[i].lin = all
 	}
+	if !sel.All {
+		e.compareRows(cur, cur)
+	}
 	return cur
 }
 
 // searchCycleCols appends the columns that SEARCH and CYCLE clauses add to
 // a recursive CTE: the search sequence and the cycle path hold the values of
-// the columns they name; the cycle mark is a constant.
-func searchCycleCols(cols []column, c *pg.CommonTableExpr) []column {
-	named := func(list []*pg.Node) lineage {
+// the columns they name. The cycle mark says whether a row's cycle columns
+// equal an earlier row's, a comparison as GROUP BY makes (key): with a guess
+// as the base row it answers the guess.
+func (e *engine) searchCycleCols(cols []column, c *pg.CommonTableExpr) []column {
+	named := func(list []*pg.Node) []lineage {
 		var ls []lineage
 		for _, n := range list {
 			if i := colIndex(cols, strVal(n)); i >= 0 {
@@ -964,14 +1085,18 @@ func searchCycleCols(cols []column, c *pg.CommonTableExpr) []column {
 				ls = append(ls, unknownLineage(wholeRow(cols, false)))
 			}
 		}
-		return derive(ls...)
+		return ls
 	}
 	if sc := c.SearchClause; sc != nil {
-		cols = append(slices.Clip(cols), column{name: sc.SearchSeqColumn, lin: named(sc.SearchColList)})
+		cols = append(slices.Clip(cols), column{name: sc.SearchSeqColumn, lin: derive(named(sc.SearchColList)...)})
 	}
 	if cc := c.CycleClause; cc != nil {
-		path := named(cc.CycleColList)
-		cols = append(slices.Clip(cols), column{name: cc.CycleMarkColumn}, column{name: cc.CyclePathColumn, lin: path})
+		ls := named(cc.CycleColList)
+		for _, l := range ls {
+			e.key(l, rules.UseGroup)
+		}
+		path := derive(ls...)
+		cols = append(slices.Clip(cols), column{name: cc.CycleMarkColumn, lin: path}, column{name: cc.CyclePathColumn, lin: path})
 	}
 	return cols
 }
@@ -1370,6 +1495,13 @@ func (e *engine) rangeFunction(sc *scope, rf *pg.RangeFunction) *item {
 		lin := e.expr(sc, fexpr)
 		fc := fexpr.GetFuncCall()
 		if fc == nil {
+			if fexpr.GetSqlvalueFunction() == nil && fexpr.GetXmlExpr() == nil {
+				// CAST, COALESCE, NULLIF, GREATEST and the like: of a
+				// composite type, PostgreSQL expands them to its columns.
+				unknown = true
+				scalar = false
+				lin = unknownLineage(lin)
+			}
 			cols = append(cols, column{name: figureColname(fexpr), lin: lin})
 			continue
 		}
@@ -1386,6 +1518,12 @@ func (e *engine) rangeFunction(sc *scope, rf *pg.RangeFunction) *item {
 		case kind == funcOpaque || kind == funcCatalogData:
 			// A user function, or a builtin that reads what the analyzer
 			// cannot see: its columns are unknown.
+			unknown = true
+			scalar = false
+			cols = append(cols, column{name: name, lin: lin})
+		case name == "unnest" && !e.scalarArrays(sc, fc.Args):
+			// An array of rows: unnest expands each element to its
+			// columns, which the analyzer does not know.
 			unknown = true
 			scalar = false
 			cols = append(cols, column{name: name, lin: lin})
@@ -1409,6 +1547,12 @@ func (e *engine) rangeFunction(sc *scope, rf *pg.RangeFunction) *item {
 			for _, cn := range names {
 				cols = append(cols, column{name: cn, lin: lin})
 			}
+		case name != "unnest" && e.snap.mayReturnRow(schema, name):
+			// A composite result expands to columns the analyzer does not
+			// know.
+			unknown = true
+			scalar = false
+			cols = append(cols, column{name: name, lin: lin})
 		default:
 			cols = append(cols, column{name: name, lin: lin})
 		}
@@ -1434,6 +1578,69 @@ func (e *engine) rangeFunction(sc *scope, rf *pg.RangeFunction) *item {
 	return aliasItem(rf.Alias, defName, cols, unknown)
 }
 
+// scalarArrays reports whether each of unnest's arguments is sure to be an
+// array of scalars, whose elements come out as one column each: a constant
+// cast to a type that is no relation's row type, an ARRAY[...] of such
+// constants or of column references, a stored column, or string_to_array /
+// regexp_split_to_array. Anything else may be an array
+// of rows (ARRAY[c], array_agg(c), ARRAY[NULL::customers]).
+func (e *engine) scalarArrays(sc *scope, args []*pg.Node) bool {
+	var scalar func(n *pg.Node, inArray bool) bool
+	scalar = func(n *pg.Node, inArray bool) bool {
+		switch {
+		case n.GetAConst() != nil:
+			return true
+		case n.GetTypeCast() != nil:
+			tc := n.GetTypeCast()
+			schema, name := qualifiedName(tc.TypeName.GetNames())
+			return len(e.relations(schema, name)) == 0 && !e.snap.typeUntrusted(tc.TypeName) &&
+				tc.Arg != nil && (tc.Arg.GetAConst() != nil || tc.Arg.GetAArrayExpr() != nil && scalar(tc.Arg, false))
+		case n.GetColumnRef() != nil:
+			names, star := refFields(n.GetColumnRef())
+			if star {
+				return false
+			}
+			// A stored column (not an array computed in a subquery or
+			// CTE, such as ARRAY[c]).
+			var l lineage
+			switch len(names) {
+			case 1:
+				var ok bool
+				var maybe []lineage
+				if l, ok, maybe = columnInScope(sc, names[0]); !ok || len(maybe) > 0 {
+					return false
+				}
+			case 2:
+				r := findRTE(sc, "", names[0])
+				if r == nil || colIndex(r.cols, names[1]) < 0 {
+					return false
+				}
+				l = r.cols[colIndex(r.cols, names[1])].lin
+			default:
+				return false
+			}
+			return l.direct && !l.unknown
+		case n.GetAArrayExpr() != nil && !inArray:
+			for _, el := range n.GetAArrayExpr().Elements {
+				if !scalar(el, true) {
+					return false
+				}
+			}
+			return true
+		case n.GetFuncCall() != nil && !inArray:
+			schema, name := qualifiedName(n.GetFuncCall().Funcname)
+			return (schema == "" || schema == "pg_catalog") && (name == "string_to_array" || name == "regexp_split_to_array")
+		}
+		return false
+	}
+	for _, a := range args {
+		if !scalar(a, false) {
+			return false
+		}
+	}
+	return true
+}
+
 // populateColumns returns the columns of json(b)_populate_record(set)'s
 // first argument's row type (NULL::schema.table), or nil.
 func (e *engine) populateColumns(fc *pg.FuncCall) []string {
@@ -1452,6 +1659,14 @@ func (e *engine) populateColumns(fc *pg.FuncCall) []string {
 	var names []string
 	for _, c := range cands[0].cols {
 		names = append(names, c.name)
+	}
+	for _, c := range cands[1:] {
+		// PostgreSQL takes the row type search_path finds first, with the
+		// session's temporary schema ahead of every other: which one that
+		// is cannot be told here.
+		if !slices.EqualFunc(c.cols, cands[0].cols, func(a, b column) bool { return a.name == b.name }) {
+			return nil
+		}
 	}
 	return names
 }

@@ -94,6 +94,11 @@ type Function struct {
 	Kind byte
 	// ReturnsSet is pg_proc.proretset.
 	ReturnsSet bool
+	// ReturnsRow reports a result type that may be composite: a composite
+	// type, record (OUT parameters) or a polymorphic type that a composite
+	// argument can make one (anyelement, anycompatible). In FROM, such a
+	// result expands to its columns.
+	ReturnsRow bool
 	// Extension is the extension the function belongs to, "" if none.
 	Extension string
 }
@@ -167,6 +172,8 @@ ORDER BY a.attrelid, a.attnum`
 
 	functionsSQL = `
 SELECT p.oid, n.nspname, p.proname, l.lanname, p.prokind::text, p.proretset,
+       (t.typtype = 'c' OR p.prorettype IN ('pg_catalog.record'::pg_catalog.regtype,
+           'pg_catalog.anyelement'::pg_catalog.regtype, 'pg_catalog.anycompatible'::pg_catalog.regtype)),
        COALESCE((SELECT e.extname FROM pg_catalog.pg_depend d
                  JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
                  WHERE d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid
@@ -175,6 +182,7 @@ SELECT p.oid, n.nspname, p.proname, l.lanname, p.prokind::text, p.proretset,
 FROM pg_catalog.pg_proc p
 JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
 JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+LEFT JOIN pg_catalog.pg_type t ON t.oid = p.prorettype
 ORDER BY p.oid`
 
 	operatorsSQL = `
@@ -275,7 +283,7 @@ func LoadSchema(ctx context.Context, q Querier) (*Schema, error) {
 			f    Function
 			kind string
 		)
-		if err := rows.Scan(&f.OID, &f.Schema, &f.Name, &f.Language, &kind, &f.ReturnsSet, &f.Extension); err != nil {
+		if err := rows.Scan(&f.OID, &f.Schema, &f.Name, &f.Language, &kind, &f.ReturnsSet, &f.ReturnsRow, &f.Extension); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("load functions: %w", err)
 		}

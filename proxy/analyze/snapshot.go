@@ -630,6 +630,25 @@ func (s *Snapshot) mayReturnSet(schema, name string) bool {
 	return builtinSRFs[name] && (schema == "" || schema == "pg_catalog")
 }
 
+// mayReturnRow reports whether a call of the function in FROM may expand to
+// several columns (Function.ReturnsRow): some function of that name (in
+// schema, when given) returns a row, or the snapshot knows none and the
+// name is unnest, the polymorphic builtin (for snapshots without pg_proc
+// rows).
+func (s *Snapshot) mayReturnRow(schema, name string) bool {
+	known := false
+	for _, f := range s.funcs[name] {
+		if schema != "" && f.Schema != schema {
+			continue
+		}
+		known = true
+		if f.ReturnsRow {
+			return true
+		}
+	}
+	return !known && name == "unnest" && (schema == "" || schema == "pg_catalog")
+}
+
 // funcClass classifies a called function by (optional) schema and name.
 func (s *Snapshot) funcClass(schema, name string) (funcKind, string) {
 	if strings.HasPrefix(name, "dblink") {

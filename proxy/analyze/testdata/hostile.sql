@@ -1402,7 +1402,7 @@ SELECT id FROM customers c ORDER BY (SELECT max(body) FROM messages m WHERE m.cu
 -- out: direct customers.id
 -- out: direct customers.email
 -- out: derived customers.email
--- out: none
+-- out: derived customers.id
 -- out: derived customers.id
 WITH RECURSIVE t(id, e) AS (SELECT id, email FROM customers WHERE id = 1 UNION ALL SELECT id, e FROM t WHERE false) SEARCH DEPTH FIRST BY e SET ord CYCLE id SET is_cycle USING path SELECT * FROM t
 
@@ -1638,3 +1638,59 @@ SELECT * FROM jsonb_to_record(jsonb_build_object('a', (SELECT email FROM custome
 -- vector: a cast to an array of a user domain
 -- opaque: true
 SELECT ARRAY[email]::_checked_email FROM customers
+
+-- name: recursive_union_guess
+-- vector: a recursive WITH's UNION drops a step row equal to an earlier row: with a guess as the base row the count answers it (review 5)
+-- use: customers.email group,filter
+WITH RECURSIVE r(x) AS (SELECT 'guess@example.com'::text UNION SELECT email FROM customers) SELECT count(*) FROM r
+
+-- name: recursive_cycle_mark
+-- vector: a CYCLE mark says whether a row's cycle columns equal an earlier row's: with a guess as the base row it answers the guess
+-- use: customers.phone group,filter
+-- out: derived customers.phone
+WITH RECURSIVE r(x, n) AS (SELECT '+1 555'::text, 0 UNION ALL SELECT c.phone, r.n + 1 FROM r, customers c WHERE r.n < 1) CYCLE x SET is_cycle USING path SELECT is_cycle FROM r
+
+-- name: name_outer_column_over_inner_relation
+-- vector: an unqualified name is a column of any query level before it is a nearer level's relation name (a whole row)
+-- out: direct customers.id
+-- out: direct customers.email
+SELECT c.id, (SELECT email FROM (SELECT 1 AS z) AS email) AS leaked FROM public.customers c ORDER BY c.id LIMIT 3
+
+-- name: with_recursive_forward_reference
+-- vector: in WITH RECURSIVE a CTE may name one defined later in the list, shadowing a table of that name
+-- out: derived customers.id
+-- out: derived customers.email
+-- out: derived customers.full_name
+-- out: none
+-- out: derived customers.birth_date
+WITH RECURSIVE a AS (SELECT * FROM products), products AS (SELECT id+0, email||'', full_name||'', 1::bigint, birth_date::text FROM customers) SELECT * FROM a ORDER BY 1 LIMIT 3
+
+-- name: composite_expression_in_from
+-- vector: COALESCE/CAST of a composite in FROM expands to its columns, shifting the result columns against the analyzer's list
+-- outputs: nil
+SELECT s.*, x.* FROM (SELECT email||'' AS e, full_name||'' AS n FROM customers ORDER BY id LIMIT 2) s, COALESCE(NULL::public.customers) x
+
+-- name: composite_cast_in_from
+-- vector: CAST of a composite in FROM expands to its columns
+-- outputs: nil
+SELECT s.*, x.* FROM (SELECT email||'' AS e FROM customers ORDER BY id LIMIT 2) s, CAST(NULL AS public.customers) x
+
+-- name: unnest_rows_in_from
+-- vector: unnest of an array of rows in FROM expands each element to its columns
+-- outputs: nil
+SELECT s.*, x.* FROM (SELECT email||'' AS e FROM customers ORDER BY id LIMIT 2) s, unnest(ARRAY[NULL::public.customers]) x
+
+-- name: unnest_rows_from_cte_in_from
+-- vector: unnest of a CTE column that holds an array of rows
+-- outputs: nil
+WITH a AS (SELECT ARRAY[NULL::public.customers] AS arr) SELECT s.*, u.* FROM (SELECT email||'' AS e FROM customers ORDER BY id LIMIT 2) s, a, unnest(a.arr) u
+
+-- name: unnest_multi_rows_in_from
+-- vector: multi-argument unnest expands an array of rows too
+-- outputs: nil
+SELECT u.* FROM unnest(ARRAY[NULL::public.customers], ARRAY[1]) u
+
+-- name: unnest_scalar_in_from
+-- vector: baseline: unnest of a scalar array keeps its one column
+-- out: derived customers.email
+SELECT u.* FROM customers c, unnest(string_to_array(c.email, '@')) u
