@@ -117,12 +117,21 @@ func (ss *session) checkFailClosed(st, eff *rules.Statement, opaque bool, dec *r
 			}
 		}
 	}
-	if eff.Kind == rules.KindCopyTo && eff.CopyFormat == "binary" {
+	// In text format Postgres writes a value equal to a chosen NULL string
+	// as it is, like a NULL: pgveil cannot tell them apart, so a guess given
+	// as the NULL string would come back unmasked where it is the value.
+	customNull := eff.CopyFormat == "text" && eff.CopyOptions != nil && eff.CopyOptions.Null != nil && *eff.CopyOptions.Null != `\N`
+	if eff.Kind == rules.KindCopyTo && (eff.CopyFormat == "binary" || customNull) {
 		for _, c := range eff.Columns {
 			if c.Uses&rules.UseOutput == 0 {
 				continue
 			}
 			if category, ok := ss.cfg.Schema.Current().Category(c.ColumnRef); ok && !dec.MaskFor(c.ColumnRef, category).IsPass() {
+				if customNull {
+					return &ProtocolError{Code: codeInsufficientPriv,
+						Msg:  "pgveil refuses text COPY output with a NULL string of your choice when it holds personal data you may only see masked",
+						Hint: "Leave NULL at its default, or use CSV format."}
+				}
 				return &ProtocolError{Code: codeInsufficientPriv,
 					Msg:  "pgveil cannot mask binary COPY output; it is refused because it holds personal data you may only see masked",
 					Hint: "Use COPY ... TO STDOUT in text or CSV format: masked columns are rewritten in those formats."}

@@ -824,3 +824,41 @@ func TestSessionCodeRefused(t *testing.T) {
 		t.Errorf("LEAK: %s", leak)
 	}
 }
+
+// TestCopyNullGuess: in text COPY, Postgres writes a value equal to the
+// NULL string as it writes a NULL, so with the guess as the NULL string the
+// masker could not tell the stored value from a NULL and passed it: each
+// COPY confirmed a guess per row. pgveil refuses a chosen NULL string in
+// text format when a masked column is copied out.
+func TestCopyNullGuess(t *testing.T) {
+	pg, ds := requireDemo(t)
+	p := maskingProxy(t, pg, fixedDecider{"analyst": strictDecision})
+	ctx := testCtx(t)
+	c0 := ds.Customers[0]
+	analyst, rec := recordingConn(ctx, t, demoDSN(p.addr, "analyst"))
+	q := fmt.Sprintf("COPY (SELECT id, email FROM customers WHERE id = %d) TO STDOUT WITH (NULL '%s')", c0.ID, strings.ReplaceAll(c0.Email, "'", "''"))
+	var out bytes.Buffer
+	_, err := analyst.CopyTo(ctx, &out, q)
+	got := string(rec.take())
+	if strings.Contains(out.String(), c0.Email) || strings.Contains(strings.ReplaceAll(got, q, ""), c0.Email) {
+		t.Fatalf("LEAK: the guessed e-mail address came back from %s: %q", q, out.String())
+	}
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "42501" {
+		t.Fatalf("want a refusal (42501), got %v", err)
+	}
+	// The default NULL and CSV (which quotes a value equal to its NULL
+	// string) still work.
+	for _, ok := range []string{
+		fmt.Sprintf("COPY (SELECT id, email FROM customers WHERE id = %d) TO STDOUT", c0.ID),
+		fmt.Sprintf("COPY (SELECT id, email FROM customers WHERE id = %d) TO STDOUT WITH (FORMAT csv, NULL '%s')", c0.ID, strings.ReplaceAll(c0.Email, "'", "''")),
+	} {
+		out.Reset()
+		if _, err := analyst.CopyTo(ctx, &out, ok); err != nil {
+			t.Fatalf("%s: %v", ok, err)
+		}
+		if strings.Contains(out.String(), c0.Email) {
+			t.Fatalf("LEAK %s: %q", ok, out.String())
+		}
+	}
+}
