@@ -28,8 +28,22 @@ func (ss *session) decideStatement(st *rules.Statement, text string) (*decided, 
 			eff, lineage = unknownLineage, unknownLineage
 		}
 	case rules.KindFetch:
+		// SQL cursors and protocol portals share one namespace in
+		// Postgres, and pgveil may still know a name whose object ended
+		// with its transaction: the rows are of whichever it denotes.
+		var lin *rules.Statement
 		if c := ss.in.cursors[st.Cursor]; c != nil {
-			eff, lineage = c, c
+			lin = c.lineage
+		}
+		if p := ss.in.portals[st.Cursor]; p != nil && st.Cursor != "" {
+			if lin == nil {
+				lin = p.stmt.lineage
+			} else {
+				lin = mergeLineage(lin, p.stmt.lineage)
+			}
+		}
+		if lin != nil {
+			eff, lineage = lin, lin
 		} else {
 			eff, lineage = unknownLineage, unknownLineage
 		}

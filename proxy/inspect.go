@@ -45,7 +45,7 @@ var denyExecute = func() []byte {
 type inspector struct {
 	prepared map[string]*preparedStmt
 	portals  map[string]*portal
-	cursors  map[string]*rules.Statement
+	cursors  map[string]*cursorEntry
 	// discarding is set after a refusal in the extended protocol: client
 	// messages are dropped up to the next Sync.
 	discarding bool
@@ -57,13 +57,22 @@ type inspector struct {
 	// arrives, pgveil does not know how Postgres reads non-ASCII text.
 	readySent      int64
 	encodingChange int64
+	// copyIn counts the COPY FROM STDIN statements forwarded whose data
+	// the client has not ended (CopyDone, CopyFail): while it is not zero,
+	// Postgres may be in copy-in mode and ignore a Sync.
+	copyIn int
+	// batchOpen: extended-protocol messages were forwarded since the last
+	// Sync. After an error Postgres ignores everything up to the Sync, a
+	// Query or FunctionCall included, so pgveil could not tell whether
+	// they run: it ends the session instead.
+	batchOpen bool
 }
 
 func newInspector() *inspector {
 	return &inspector{
 		prepared: make(map[string]*preparedStmt),
 		portals:  make(map[string]*portal),
-		cursors:  make(map[string]*rules.Statement),
+		cursors:  make(map[string]*cursorEntry),
 	}
 }
 
@@ -174,12 +183,14 @@ func (ss *session) clientToServerInspect() error {
 		if err != nil {
 			return ss.clientReadFailed(err)
 		}
+		ss.applyCloses()
 		if in.discarding {
 			switch typ {
 			case 'S':
 				in.discarding = false
+				in.batchOpen = false
 				ss.expectReady()
-				ss.push(pending{kind: pendSync})
+				ss.push(pending{kind: pendSync, duringCopy: in.copyIn > 0})
 				uw.appendFrame(typ, body)
 			case 'H':
 				uw.appendFrame(typ, body)
@@ -189,6 +200,17 @@ func (ss *session) clientToServerInspect() error {
 				return nil
 			}
 			continue
+		}
+		switch typ {
+		case 'P', 'B', 'D', 'E', 'C':
+			in.batchOpen = true
+		case 'Q', 'F':
+			if in.batchOpen {
+				pe := &ProtocolError{Code: codeProtocolViolation, Fatal: true,
+					Msg: "pgveil does not accept a Query or FunctionCall message inside an extended-protocol batch; send Sync first"}
+				ss.replyFatalFromClientSide(pe)
+				return pe
+			}
 		}
 		switch typ {
 		case 'Q':
@@ -204,12 +226,16 @@ func (ss *session) clientToServerInspect() error {
 		case 'C':
 			err = ss.onClose(body)
 		case 'S':
+			in.batchOpen = false
 			ss.expectReady()
-			ss.push(pending{kind: pendSync})
+			ss.push(pending{kind: pendSync, duringCopy: in.copyIn > 0})
 			uw.appendFrame(typ, body)
 		case 'F':
 			err = ss.onFunctionCall(body)
-		case 'H', 'd', 'c', 'f':
+		case 'c', 'f':
+			in.copyIn = max(in.copyIn-1, 0)
+			uw.appendFrame(typ, body)
+		case 'H', 'd':
 			uw.appendFrame(typ, body)
 		case 'X':
 			uw.appendFrame(typ, body)
@@ -275,8 +301,11 @@ func (ss *session) onQuery(body []byte) error {
 			body = append(append([]byte(nil), rewritten...), 0)
 		}
 	}
-	for _, st := range stmts {
-		ss.applySideEffects(st, text)
+	for i, st := range stmts {
+		q.stmts[i].closes = ss.applySideEffects(st, text)
+		if st.Kind == rules.KindCopyFrom && !st.Opaque {
+			ss.in.copyIn++
+		}
 	}
 	ss.expectReady()
 	ss.push(pending{kind: pendQuery, query: q})
@@ -439,7 +468,15 @@ func (ss *session) onExecute(body []byte) error {
 		d = append(d, 0)
 		ss.uw.appendFrame('D', d)
 	}
-	ex := &execution{d: p.dec, lineage: p.stmt.lineage, start: time.Now(), protocol: "extended", encodingUncertain: ss.encodingUncertain()}
+	lineage := p.stmt.lineage
+	if c := in.cursors[name]; c != nil && name != "" {
+		// A SQL cursor of that name (see decideStatement, FETCH).
+		lineage = mergeLineage(lineage, c.lineage)
+	}
+	ex := &execution{d: p.dec, lineage: lineage, start: time.Now(), protocol: "extended", encodingUncertain: ss.encodingUncertain()}
+	if p.stmt.st != nil && p.stmt.st.Kind == rules.KindCopyFrom && !p.stmt.st.Opaque {
+		in.copyIn++
+	}
 	ss.push(pending{kind: pendExecute, portal: p, exec: ex})
 	ss.uw.appendFrame('E', body)
 	return nil
@@ -453,15 +490,18 @@ func (ss *session) onClose(body []byte) error {
 	if !ok {
 		return malformed("Close")
 	}
+	// The name is forgotten once Postgres confirms the Close: in a failed
+	// batch it is skipped, and the name still denotes the old object.
+	ev := &closeEvent{kind: body[0], name: name}
 	switch body[0] {
 	case 'S':
-		delete(ss.in.prepared, name)
+		ev.entry = ss.in.prepared[name]
 	case 'P':
-		delete(ss.in.portals, name)
+		ev.entry = ss.in.portals[name]
 	default:
 		return malformed("Close")
 	}
-	ss.push(pending{kind: pendClose})
+	ss.push(pending{kind: pendClose, close: ev})
 	ss.uw.appendFrame('C', body)
 	return nil
 }
@@ -520,15 +560,21 @@ func summaryOf(st *rules.Statement) string {
 	return st.Summary
 }
 
+// cursorEntry is a SQL cursor: the lineage of its rows.
+type cursorEntry struct{ lineage *rules.Statement }
+
 // applySideEffects keeps the session's maps of SQL-level prepared
 // statements and cursors in step with the statements that create and drop
-// them.
-func (ss *session) applySideEffects(st *rules.Statement, text string) {
+// them. A definition merges with what the name denoted (Postgres rejects a
+// name in use and keeps the old object); the removals it returns are
+// applied once Postgres completes the statement (execution.closes), since
+// an earlier error can skip it.
+func (ss *session) applySideEffects(st *rules.Statement, text string) []closeEvent {
 	in := ss.in
 	switch st.Kind {
 	case rules.KindPrepare:
 		if st.Prepared == "" {
-			return
+			return nil
 		}
 		ps := &preparedStmt{st: innerOr(st), lineage: innerOr(st)}
 		if old, ok := in.prepared[st.Prepared]; ok {
@@ -537,29 +583,73 @@ func (ss *session) applySideEffects(st *rules.Statement, text string) {
 		in.prepared[st.Prepared] = ps
 	case rules.KindDeallocate:
 		if st.Prepared == "" {
-			clear(in.prepared)
-			return
+			return []closeEvent{{kind: 'S', all: true}}
 		}
-		delete(in.prepared, st.Prepared)
+		return []closeEvent{{kind: 'S', name: st.Prepared, entry: in.prepared[st.Prepared]}}
 	case rules.KindDeclare:
 		if st.Cursor == "" {
-			return
+			return nil
 		}
 		lin := innerOr(st)
 		if old, ok := in.cursors[st.Cursor]; ok {
-			lin = mergeLineage(old, lin)
+			lin = mergeLineage(old.lineage, lin)
 		}
-		in.cursors[st.Cursor] = lin
+		in.cursors[st.Cursor] = &cursorEntry{lineage: lin}
 	case rules.KindClosePortal:
 		if st.Cursor == "" {
-			clear(in.cursors)
-			return
+			return []closeEvent{{kind: 'c', all: true}}
 		}
-		delete(in.cursors, st.Cursor)
+		return []closeEvent{{kind: 'c', name: st.Cursor, entry: in.cursors[st.Cursor]}}
 	case rules.KindUtility:
 		if strings.HasPrefix(strings.ToUpper(st.Summary), "DISCARD") {
+			return []closeEvent{{kind: 'S', all: true}, {kind: 'c', all: true}}
+		}
+	}
+	return nil
+}
+
+// confirmCloses hands removals Postgres confirmed to the client relay.
+// Server relay.
+func (ss *session) confirmCloses(evs ...closeEvent) {
+	if len(evs) == 0 {
+		return
+	}
+	ss.closesMu.Lock()
+	ss.closes = append(ss.closes, evs...)
+	ss.closesN.Add(int32(len(evs)))
+	ss.closesMu.Unlock()
+}
+
+// applyCloses applies the confirmed removals. A name defined again after
+// its removal was sent keeps its new (merged) entry. Client relay.
+func (ss *session) applyCloses() {
+	if ss.closesN.Load() == 0 {
+		return
+	}
+	ss.closesMu.Lock()
+	evs := ss.closes
+	ss.closes = nil
+	ss.closesN.Store(0)
+	ss.closesMu.Unlock()
+	in := ss.in
+	for _, ev := range evs {
+		switch {
+		case ev.kind == 'S' && ev.all:
 			clear(in.prepared)
+		case ev.kind == 'S':
+			if ps, ok := in.prepared[ev.name]; ok && any(ps) == ev.entry {
+				delete(in.prepared, ev.name)
+			}
+		case ev.kind == 'P':
+			if p, ok := in.portals[ev.name]; ok && any(p) == ev.entry {
+				delete(in.portals, ev.name)
+			}
+		case ev.kind == 'c' && ev.all:
 			clear(in.cursors)
+		case ev.kind == 'c':
+			if c, ok := in.cursors[ev.name]; ok && any(c) == ev.entry {
+				delete(in.cursors, ev.name)
+			}
 		}
 	}
 }

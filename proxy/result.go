@@ -246,6 +246,7 @@ func (ss *session) onResponse(typ byte, body []byte, h *pending) error {
 			tag, _ = cstring(body)
 		}
 		ss.finishExec(ex, OutcomeOK, "", tag)
+		ss.confirmCloses(ex.closes...)
 		switch h.kind {
 		case pendQuery:
 			h.query.next++
@@ -253,8 +254,11 @@ func (ss *session) onResponse(typ byte, body []byte, h *pending) error {
 			if h.portal != nil {
 				h.portal.run = nil
 			}
-			internal := h.internal
+			internal, copyIn := h.internal, h.copyIn
 			ss.popHead()
+			if copyIn {
+				ss.dropIgnoredSyncs()
+			}
 			if internal {
 				return nil
 			}
@@ -274,6 +278,9 @@ func (ss *session) onResponse(typ byte, body []byte, h *pending) error {
 		if h.kind != pendClose {
 			return errDesync
 		}
+		if h.close != nil {
+			ss.confirmCloses(*h.close)
+		}
 		ss.popHead()
 		forward()
 	case 'Z': // ReadyForQuery
@@ -290,9 +297,16 @@ func (ss *session) onResponse(typ byte, body []byte, h *pending) error {
 		default:
 			return errDesync
 		}
+		copyIn := h.copyIn
 		ss.popHead()
+		if copyIn {
+			ss.dropIgnoredSyncs()
+		}
 		forward()
 	case 'G', 'W': // CopyInResponse, CopyBothResponse
+		if h.kind == pendQuery || h.kind == pendExecute {
+			h.copyIn = true
+		}
 		forward()
 	case 'H': // CopyOutResponse
 		ex := ss.currentExec(h)
@@ -348,11 +362,16 @@ func (ss *session) onResponse(typ byte, body []byte, h *pending) error {
 		case pendQuery, pendFuncCall:
 			// ReadyForQuery follows.
 		default:
-			// Postgres skips everything up to Sync.
+			// Postgres skips everything up to Sync: up to one it reads
+			// after the error, not one it ignored in copy-in mode.
 			ss.s2c.batchFailed = true
+			copyIn := h.copyIn
 			for {
-				if h.kind == pendSync {
+				if h.kind == pendSync && !(copyIn && h.duringCopy) {
 					break
+				}
+				if h.kind == pendSync {
+					ss.inflight.Add(-1) // no ReadyForQuery answers it
 				}
 				ss.popHead()
 				var err error
@@ -367,6 +386,20 @@ func (ss *session) onResponse(typ byte, body []byte, h *pending) error {
 		forward()
 	}
 	return nil
+}
+
+// dropIgnoredSyncs removes, after a statement that was in copy-in mode,
+// the Syncs the client sent while it was: Postgres ignored them, so no
+// ReadyForQuery will answer them.
+func (ss *session) dropIgnoredSyncs() {
+	for {
+		h, err := ss.headEntry()
+		if err != nil || h.kind != pendSync || !h.duringCopy {
+			return
+		}
+		ss.inflight.Add(-1)
+		ss.popHead()
+	}
 }
 
 // startResult compiles the plan for a result whose RowDescription just

@@ -68,6 +68,14 @@ type session struct {
 	// fatalSent records that the client was told why the session ends.
 	fatalSent atomic.Bool
 
+	// closes are the removals of prepared statements, portals and cursors
+	// that Postgres confirmed (CloseComplete, CommandComplete of DEALLOCATE,
+	// CLOSE, DISCARD), appended by the server relay and applied by the
+	// client relay (applyCloses); closesN counts them for a cheap check.
+	closesMu sync.Mutex
+	closes   []closeEvent
+	closesN  atomic.Int32
+
 	// encodingUnsafe: the server reported a client_encoding whose
 	// characters can contain ASCII bytes (asciiUnsafeEncodings). Written by
 	// the server relay before the ReadyForQuery that follows the report

@@ -52,6 +52,15 @@ type pending struct {
 	// d is the decision of the statement a Parse or Bind concerns: it says
 	// whether an error in answer to it is scrubbed.
 	d *decided
+	// close is the removal a Close asks for, applied once Postgres
+	// confirms it (CloseComplete).
+	close *closeEvent
+	// duringCopy marks a Sync sent while a COPY FROM STDIN may be taking
+	// data: Postgres ignores Sync in copy-in mode, so if the COPY before it
+	// did enter that mode (copyIn), no ReadyForQuery answers it.
+	duringCopy bool
+	// copyIn: the statement entered copy-in mode (CopyInResponse). s2c.
+	copyIn bool
 }
 
 // preparedStmt is a prepared statement, by protocol Parse or SQL PREPARE
@@ -109,6 +118,9 @@ type queryExec struct {
 // record. Created by c2s, completed by s2c.
 type execution struct {
 	d *decided
+	// closes are the removals a DEALLOCATE, CLOSE or DISCARD asks for,
+	// applied once Postgres completes it.
+	closes []closeEvent
 	// lineageFor is the statement whose Outputs describe the rows: the
 	// statement itself, or for EXECUTE and FETCH the prepared statement or
 	// cursor query they name.
@@ -143,4 +155,15 @@ type fieldDesc struct {
 	typeOID  uint32
 	typeMod  int32
 	format   int16
+}
+
+// closeEvent is the removal of a name from the inspector's maps: 'S' a
+// prepared statement, 'P' a portal, 'c' a SQL cursor; all for every name of
+// the kind. entry is the object the name denoted when the removal was sent:
+// a name defined again since then keeps its (merged) entry.
+type closeEvent struct {
+	kind  byte
+	name  string
+	all   bool
+	entry any
 }
