@@ -24,6 +24,10 @@ func (ss *session) decideStatement(st *rules.Statement, text string) (*decided, 
 	case rules.KindExecute:
 		if ps := ss.in.prepared[st.Prepared]; ps != nil && ps.st != nil {
 			eff, lineage = ps.st, ps.lineage
+			if ss.staleSince(ps.asOf) {
+				// Planned again by Postgres after a schema change.
+				lineage = unknownLineage
+			}
 		} else {
 			eff, lineage = unknownLineage, unknownLineage
 		}

@@ -290,3 +290,56 @@ func TestNamesOutliveFailedRemovals(t *testing.T) {
 		}
 	})
 }
+
+// TestOwnSchemaChange: after the session changes the schema (a temporary
+// table can shadow a table of the same name), statements analyzed before
+// pgveil loaded the change have unknown lineage, and the next statement
+// after the change is analyzed with a freshly loaded schema.
+func TestOwnSchemaChange(t *testing.T) {
+	pg, _ := requireDemo(t)
+	p := maskingProxy(t, pg, fixedDecider{"analyst": analystDecision})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, fe, _ := hijackedRecording(ctx, t, demoDSN(p.addr, "analyst"))
+	r := &rawSession{t: t, conn: conn, fe: fe}
+	const q = "SELECT email FROM customers ORDER BY id LIMIT 1"
+	if got := r.query(q); len(got) != 1 || !strings.HasPrefix(got[0], "h_") {
+		t.Fatalf("before: %q, want a pseudonym", got)
+	}
+	// In the same Query as the change: analyzed before it ran.
+	got := r.query("CREATE TEMP TABLE shadow_probe (a int); " + q)
+	if len(got) != 1 || strings.HasPrefix(got[0], "h_") {
+		t.Fatalf("after a schema change in the same Query: %q, want the value masked as of unknown origin", got)
+	}
+	// The next Query: the schema was loaded again first.
+	if got := r.query(q); len(got) != 1 || !strings.HasPrefix(got[0], "h_") {
+		t.Fatalf("after the reload: %q, want a pseudonym", got)
+	}
+	// A statement prepared before a change is planned again by Postgres.
+	r.send(&pgproto3.Parse{Name: "p1", Query: q}, &pgproto3.Sync{})
+	if msgs, ok := r.until(isReady); !ok {
+		t.Fatal(msgs)
+	}
+	r.query("CREATE TEMP TABLE shadow_probe2 (a int)")
+	r.send(&pgproto3.Bind{PreparedStatement: "p1"}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}, &pgproto3.Sync{})
+	msgs, ok := r.until(isReady)
+	if !ok {
+		t.Fatal(msgs)
+	}
+	for _, m := range msgs {
+		if d, ok := m.(*pgproto3.DataRow); ok && strings.HasPrefix(string(d.Values[0]), "h_") {
+			t.Fatalf("a statement prepared before a schema change kept its analysis: %q", d.Values[0])
+		}
+	}
+	// Inside a transaction the change is not visible to pgveil's loads
+	// until it commits.
+	got = r.query("BEGIN; CREATE TEMP TABLE shadow_probe3 (a int)")
+	if got := r.query(q); len(got) != 1 || strings.HasPrefix(got[0], "h_") {
+		t.Fatalf("inside the transaction that changed the schema: %q", got)
+	}
+	r.query("COMMIT")
+	if got := r.query(q); len(got) != 1 || !strings.HasPrefix(got[0], "h_") {
+		t.Fatalf("after COMMIT: %q, want a pseudonym", got)
+	}
+	_ = got
+}

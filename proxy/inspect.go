@@ -61,6 +61,12 @@ type inspector struct {
 	// the client has not ended (CopyDone, CopyFail): while it is not zero,
 	// Postgres may be in copy-in mode and ignore a Sync.
 	copyIn int
+	// schemaChange is the readySent number whose ReadyForQuery follows
+	// the last statement forwarded that may change the schema (0: none
+	// pending); schemaVisibleAt is when the last such change became
+	// visible to other sessions, pgveil's schema loads included.
+	schemaChange    int64
+	schemaVisibleAt time.Time
 	// batchOpen: extended-protocol messages were forwarded since the last
 	// Sync. After an error Postgres ignores everything up to the Sync, a
 	// Query or FunctionCall included, so pgveil could not tell whether
@@ -134,6 +140,61 @@ func (ss *session) analyze(text string) []*rules.Statement {
 	}
 	stmts, _ := ss.cfg.Analyzer.Analyze(context.Background(), text)
 	return stmts
+}
+
+// noteSchemaChange records st, forwarded now, if it changes the schema
+// (CREATE, ALTER, DROP, CREATE TABLE AS, ...) for an identity that sees
+// data masked.
+func (ss *session) noteSchemaChange(st *rules.Statement, d *decided) {
+	switch st.Kind {
+	case rules.KindDDL, rules.KindCreateTableAs, rules.KindCreateView:
+		if d != nil && !d.revealAll {
+			ss.in.schemaChange = ss.in.readySent + 1
+		}
+	}
+}
+
+// schemaFreshness says whether a statement analyzed now is analyzed with a
+// schema that has the session's own schema changes, and returns when that
+// schema was loaded. The snapshot pgveil analyzes with is shared and
+// refreshed every few seconds; a table the session just created can shadow
+// another of the same name, and the analysis would then count the columns
+// of the other: with a second miscount the other way, the result columns
+// shift against the analysis. So after a change of the schema pgveil loads
+// it again before the next statement (once the change is visible: after
+// its transaction), and a statement analyzed before that has unknown
+// lineage (its rows are masked as of unknown origin).
+func (ss *session) schemaFreshness() (asOf time.Time, stale bool) {
+	in := ss.in
+	if in.schemaChange > 0 {
+		if ss.idleReadyN.Load() < in.schemaChange {
+			return time.Time{}, true
+		}
+		in.schemaVisibleAt = time.Unix(0, ss.idleReadyAt.Load())
+		in.schemaChange = 0
+	}
+	fresh := ss.cfg.Schema.FreshAsOf()
+	if !in.schemaVisibleAt.IsZero() && !fresh.After(in.schemaVisibleAt) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if _, err := ss.cfg.Schema.RefreshAfter(ctx, in.schemaVisibleAt); err != nil {
+			ss.log.Warn("schema refresh after a schema change failed", "err", err)
+		}
+		cancel()
+		fresh = ss.cfg.Schema.FreshAsOf()
+		if !fresh.After(in.schemaVisibleAt) {
+			return time.Time{}, true
+		}
+	}
+	return fresh, false
+}
+
+// staleSince reports whether an analysis made with the schema of asOf
+// (zero: stale from the start) misses a schema change of the session.
+func (ss *session) staleSince(asOf time.Time) bool {
+	if _, stale := ss.schemaFreshness(); stale || asOf.IsZero() {
+		return true
+	}
+	return !ss.in.schemaVisibleAt.IsZero() && !asOf.After(ss.in.schemaVisibleAt)
 }
 
 // noteEncodingChange records st, forwarded now, if it may change
@@ -272,6 +333,7 @@ func (ss *session) onQuery(body []byte) error {
 		return malformed("Query")
 	}
 	now := time.Now()
+	asOf, _ := ss.schemaFreshness()
 	stmts := ss.analyze(text)
 	q := &queryExec{stmts: make([]*execution, 0, len(stmts))}
 	var filters map[string]string
@@ -281,6 +343,13 @@ func (ss *session) onQuery(body []byte) error {
 			ss.refuse(perr, st, d, now, true)
 			return nil
 		}
+		if st.Kind != rules.KindExecute && st.Kind != rules.KindFetch && ss.staleSince(asOf) {
+			// A schema change before it in this Query, or one not
+			// loaded yet (EXECUTE checks its statement's analysis in
+			// decideStatement; a cursor's plan is fixed).
+			lineage = unknownLineage
+		}
+		ss.noteSchemaChange(st, d)
 		filters = mergeFilters(filters, ss.filtersFor(d, lasting(st)))
 		q.stmts = append(q.stmts, &execution{d: d, lineage: lineage, start: now, protocol: "simple", encodingUncertain: ss.encodingUncertain()})
 		// A change takes effect for the statements after it in the
@@ -302,7 +371,7 @@ func (ss *session) onQuery(body []byte) error {
 		}
 	}
 	for i, st := range stmts {
-		q.stmts[i].closes = ss.applySideEffects(st, text)
+		q.stmts[i].closes = ss.applySideEffects(st, text, asOf)
 		if st.Kind == rules.KindCopyFrom && !st.Opaque {
 			ss.in.copyIn++
 		}
@@ -323,6 +392,7 @@ func (ss *session) onParse(body []byte) error {
 		return malformed("Parse")
 	}
 	now := time.Now()
+	asOf, _ := ss.schemaFreshness()
 	stmts := ss.analyze(text)
 	var st *rules.Statement
 	switch len(stmts) {
@@ -356,13 +426,14 @@ func (ss *session) onParse(body []byte) error {
 			body = append(nb, paramTypes...)
 		}
 	}
-	ss.applySideEffects(st, text)
-	ps := &preparedStmt{st: st, lineage: lineage, traceParent: d.traceParent}
+	ss.applySideEffects(st, text, asOf)
+	ps := &preparedStmt{st: st, lineage: lineage, traceParent: d.traceParent, asOf: asOf}
 	in := ss.in
 	if old, exists := in.prepared[name]; exists && name != "" {
 		// Postgres keeps the existing statement and rejects this Parse, or
 		// (if the old Parse had failed) accepts it: lineage of both.
-		ps = &preparedStmt{st: st, lineage: mergeLineage(old.lineage, lineage), described: old.described, traceParent: d.traceParent}
+		ps = &preparedStmt{st: st, lineage: mergeLineage(old.lineage, lineage), described: old.described, traceParent: d.traceParent,
+			asOf: minTime(old.asOf, asOf)}
 	}
 	in.prepared[name] = ps
 	ss.push(pending{kind: pendParse, stmt: ps, d: d})
@@ -469,6 +540,14 @@ func (ss *session) onExecute(body []byte) error {
 		ss.uw.appendFrame('D', d)
 	}
 	lineage := p.stmt.lineage
+	if p.stmt.st != nil && p.stmt.st.Kind != rules.KindFetch && !p.dec.revealAll && ss.staleSince(p.stmt.asOf) {
+		// Postgres plans a prepared statement again after a schema
+		// change, with names that may now denote other relations.
+		lineage = unknownLineage
+	}
+	if p.stmt.st != nil {
+		ss.noteSchemaChange(p.stmt.st, p.dec)
+	}
 	if c := in.cursors[name]; c != nil && name != "" {
 		// A SQL cursor of that name (see decideStatement, FETCH).
 		lineage = mergeLineage(lineage, c.lineage)
@@ -569,16 +648,17 @@ type cursorEntry struct{ lineage *rules.Statement }
 // name in use and keeps the old object); the removals it returns are
 // applied once Postgres completes the statement (execution.closes), since
 // an earlier error can skip it.
-func (ss *session) applySideEffects(st *rules.Statement, text string) []closeEvent {
+func (ss *session) applySideEffects(st *rules.Statement, text string, asOf time.Time) []closeEvent {
 	in := ss.in
 	switch st.Kind {
 	case rules.KindPrepare:
 		if st.Prepared == "" {
 			return nil
 		}
-		ps := &preparedStmt{st: innerOr(st), lineage: innerOr(st)}
+		ps := &preparedStmt{st: innerOr(st), lineage: innerOr(st), asOf: asOf}
 		if old, ok := in.prepared[st.Prepared]; ok {
 			ps.lineage = mergeLineage(old.lineage, ps.lineage)
+			ps.asOf = minTime(old.asOf, asOf)
 		}
 		in.prepared[st.Prepared] = ps
 	case rules.KindDeallocate:
@@ -767,4 +847,15 @@ func bindResultFormats(b []byte) ([]int16, bool) {
 		}
 	}
 	return formats, true
+}
+
+// minTime is the earlier of a and b, zero if either is.
+func minTime(a, b time.Time) time.Time {
+	if a.IsZero() || b.IsZero() {
+		return time.Time{}
+	}
+	if a.Before(b) {
+		return a
+	}
+	return b
 }

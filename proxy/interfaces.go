@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"time"
 
 	"github.com/pgveil/pgveil/proxy/analyze"
 	"github.com/pgveil/pgveil/rules"
@@ -34,6 +35,11 @@ type SchemaSource interface {
 	// RefreshIfUnknown refreshes when the snapshot does not know a relation
 	// OID that a RowDescription named (rate-limited by the implementation).
 	RefreshIfUnknown(ctx context.Context, oid uint32) (*analyze.Snapshot, error)
+	// FreshAsOf is when the load behind the current snapshot started.
+	FreshAsOf() time.Time
+	// RefreshAfter refreshes unless the snapshot is fresh as of a time
+	// after t.
+	RefreshAfter(ctx context.Context, t time.Time) (*analyze.Snapshot, error)
 }
 
 // RoleLookup returns the roles a user is a member of, directly or not.

@@ -38,6 +38,10 @@ type s2cState struct {
 	// clientEncoding is the session's client_encoding as last reported
 	// by the server (noteParameter).
 	clientEncoding string
+	// readyN numbers the answers to Query, Sync and FunctionCall messages
+	// (a ReadyForQuery, or none for a Sync Postgres ignored in copy-in
+	// mode), as inspector.readySent numbers the messages.
+	readyN int64
 }
 
 // headEntry returns the oldest expected response without removing it.
@@ -146,6 +150,13 @@ func (ss *session) inspectFrame(typ byte, body []byte) (done bool, err error) {
 	}
 	if typ == 'Z' {
 		st.batchFailed = false
+		st.readyN++
+		if len(body) > 0 && body[0] == 'I' {
+			// Outside a transaction: what the statements before did is
+			// visible to other sessions (schemaFreshness).
+			ss.idleReadyAt.Store(time.Now().UnixNano())
+			ss.idleReadyN.Store(st.readyN)
+		}
 		if ss.inflight.Add(-1) <= 0 && ss.cfg.IdleTimeout > 0 {
 			ss.client.SetReadDeadline(time.Now().Add(ss.cfg.IdleTimeout))
 		}
@@ -372,6 +383,7 @@ func (ss *session) onResponse(typ byte, body []byte, h *pending) error {
 				}
 				if h.kind == pendSync {
 					ss.inflight.Add(-1) // no ReadyForQuery answers it
+					ss.s2c.readyN++
 				}
 				ss.popHead()
 				var err error
@@ -398,6 +410,7 @@ func (ss *session) dropIgnoredSyncs() {
 			return
 		}
 		ss.inflight.Add(-1)
+		ss.s2c.readyN++
 		ss.popHead()
 	}
 }

@@ -72,6 +72,12 @@ type session struct {
 	// that Postgres confirmed (CloseComplete, CommandComplete of DEALLOCATE,
 	// CLOSE, DISCARD), appended by the server relay and applied by the
 	// client relay (applyCloses); closesN counts them for a cheap check.
+	// idleReadyN is the number (s2cState.readyN) of the last ReadyForQuery
+	// that found the session outside a transaction, idleReadyAt when it
+	// came; set by the server relay, read by schemaFreshness.
+	idleReadyN  atomic.Int64
+	idleReadyAt atomic.Int64
+
 	closesMu sync.Mutex
 	closes   []closeEvent
 	closesN  atomic.Int32

@@ -79,6 +79,9 @@ type preparedStmt struct {
 	described bool
 	// fields from the response to Describe S. s2c.
 	fields []fieldDesc
+	// asOf is when the schema its analysis used was loaded; zero if the
+	// session's own schema changes were not in it (schemaFreshness).
+	asOf time.Time
 }
 
 // portal is a bound portal.

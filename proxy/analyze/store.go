@@ -48,6 +48,7 @@ type Store struct {
 	lastSchema atomic.Pointer[Schema]
 	sem        chan struct{} // capacity 1: the refresh lock, acquirable with a context
 	lastTry    atomic.Int64  // unix nanos of the last on-demand refresh attempt
+	fresh      atomic.Int64  // unix nanos: start of the last successful load (FreshAsOf)
 }
 
 type classifierBox struct{ c Classifier }
@@ -95,6 +96,7 @@ func (s *Store) Refresh(ctx context.Context) (RefreshResult, error) {
 }
 
 func (s *Store) refreshLocked(ctx context.Context) (RefreshResult, error) {
+	start := time.Now()
 	schema, err := LoadSchema(ctx, s.q)
 	if err != nil {
 		res := RefreshResult{Revision: s.Current().Revision(), Unresolved: s.Current().Unresolved()}
@@ -107,8 +109,39 @@ func (s *Store) refreshLocked(ctx context.Context) (RefreshResult, error) {
 	}
 	s.lastSchema.Store(schema)
 	res := s.install(NewSnapshot(schema, s.classifier.Load().c, s.cfg.Trust))
+	s.fresh.Store(start.UnixNano())
 	s.report(res, nil)
 	return res, nil
+}
+
+// FreshAsOf returns when the load behind the current snapshot started:
+// the snapshot shows every schema change committed before then (zero
+// before the first load).
+func (s *Store) FreshAsOf() time.Time {
+	if n := s.fresh.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
+// RefreshAfter refreshes unless the current snapshot is fresh as of a time
+// after t (a session's own schema change became visible at t), and returns
+// the snapshot to use. Unlike RefreshIfStale it is not rate-limited: a
+// session calls it once per schema change it made. Concurrent callers wait
+// for the refresh in progress and then check again.
+func (s *Store) RefreshAfter(ctx context.Context, t time.Time) (*Snapshot, error) {
+	if s.FreshAsOf().After(t) {
+		return s.Current(), nil
+	}
+	if err := s.lock(ctx); err != nil {
+		return s.Current(), err
+	}
+	defer s.unlock()
+	if s.FreshAsOf().After(t) {
+		return s.Current(), nil
+	}
+	_, err := s.refreshLocked(ctx)
+	return s.Current(), err
 }
 
 func (s *Store) install(snap *Snapshot) RefreshResult {
