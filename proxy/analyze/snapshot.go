@@ -614,20 +614,7 @@ const (
 // set-returning, or the snapshot knows none and the name is a builtin
 // set-returning function (builtinSRFs, for snapshots without pg_proc rows).
 func (s *Snapshot) mayReturnSet(schema, name string) bool {
-	known := false
-	for _, f := range s.funcs[name] {
-		if schema != "" && f.Schema != schema {
-			continue
-		}
-		known = true
-		if f.ReturnsSet {
-			return true
-		}
-	}
-	if known {
-		return false
-	}
-	return builtinSRFs[name] && (schema == "" || schema == "pg_catalog")
+	return s.someFunc(schema, name, func(f *Function) bool { return f.ReturnsSet }, builtinSRFs[name])
 }
 
 // mayReturnRow reports whether a call of the function in FROM may expand to
@@ -636,17 +623,24 @@ func (s *Snapshot) mayReturnSet(schema, name string) bool {
 // name is unnest, the polymorphic builtin (for snapshots without pg_proc
 // rows).
 func (s *Snapshot) mayReturnRow(schema, name string) bool {
+	return s.someFunc(schema, name, func(f *Function) bool { return f.ReturnsRow }, name == "unnest")
+}
+
+// someFunc reports whether some function of that name (in schema, when
+// given) has the property; when the snapshot knows none, whether the name
+// is a builtin that has it (fallback).
+func (s *Snapshot) someFunc(schema, name string, has func(*Function) bool, fallback bool) bool {
 	known := false
 	for _, f := range s.funcs[name] {
 		if schema != "" && f.Schema != schema {
 			continue
 		}
 		known = true
-		if f.ReturnsRow {
+		if has(f) {
 			return true
 		}
 	}
-	return !known && name == "unnest" && (schema == "" || schema == "pg_catalog")
+	return !known && fallback && (schema == "" || schema == "pg_catalog")
 }
 
 // funcClass classifies a called function by (optional) schema and name.
