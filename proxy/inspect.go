@@ -350,7 +350,12 @@ func (ss *session) onQuery(body []byte) error {
 			lineage = unknownLineage
 		}
 		ss.noteSchemaChange(st, d)
-		filters = mergeFilters(filters, ss.filtersFor(d, lasting(st)))
+		f := ss.filtersFor(d, lasting(st))
+		if pe := filteredRefusal(st, f, ss.cfg.RestrictionTable, d); pe != nil {
+			ss.refuse(pe, st, d, now, true)
+			return nil
+		}
+		filters = mergeFilters(filters, f)
 		q.stmts = append(q.stmts, &execution{d: d, lineage: lineage, start: now, protocol: "simple", encodingUncertain: ss.encodingUncertain()})
 		// A change takes effect for the statements after it in the
 		// same Query (their rows), not for the Query's text.
@@ -411,7 +416,14 @@ func (ss *session) onParse(body []byte) error {
 		return nil
 	}
 	ss.noteEncodingChange(st)
-	if filters := ss.filtersFor(d, name != "" || lasting(st)); len(filters) > 0 {
+	// Every Parse counts as lasting: the unnamed statement too can be bound
+	// and executed again later, after a subject was restricted.
+	filters := ss.filtersFor(d, true)
+	if pe := filteredRefusal(st, filters, ss.cfg.RestrictionTable, d); pe != nil {
+		ss.refuse(pe, st, d, now, false)
+		return nil
+	}
+	if len(filters) > 0 {
 		rewritten, err := ss.applyRowFilters(text, filters)
 		if err != nil {
 			ss.refuse(rowFilterRefusal(err), st, d, now, false)

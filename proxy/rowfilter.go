@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -127,6 +128,30 @@ func (ss *session) applyRowFilters(text string, filters map[string]string) (stri
 }
 
 // rowFilterRefusal is the answer to a statement the filters cannot apply to.
+// filteredRefusal refuses what row filters and restriction cannot hide:
+// EXPLAIN ANALYZE of a statement over a filtered table (its row counts,
+// "Rows Removed by Filter" in particular, count the rows the filter hides,
+// and the user's own conditions run on them first), and reading the list
+// of restricted subjects for an identity restriction applies to (who asked
+// for restriction, and why, is personal data too).
+func filteredRefusal(st *rules.Statement, filters map[string]string, restrictionTable string, d *decided) *ProtocolError {
+	if st.Kind == rules.KindExplain && strings.HasPrefix(st.Summary, "EXPLAIN ANALYZE") {
+		for _, t := range st.Tables {
+			if filters[t] != "" {
+				return &ProtocolError{Code: codeInsufficientPriv,
+					Msg:  "pgveil refuses EXPLAIN ANALYZE over " + t + ": pgveil filters its rows, and the plan's row counts include the rows you may not see",
+					Hint: "Use EXPLAIN without ANALYZE."}
+			}
+		}
+	}
+	if restrictionTable != "" && !d.dec.Unrestricted && slices.Contains(st.Tables, restrictionTable) {
+		return &ProtocolError{Code: codeInsufficientPriv,
+			Msg:  "pgveil refuses reading " + restrictionTable + ": the list of restricted subjects is for identities exempt from restriction",
+			Hint: "Ask your data protection officer."}
+	}
+	return nil
+}
+
 func rowFilterRefusal(err error) *ProtocolError {
 	msg := "pgveil must restrict the rows you see here and cannot do so for this statement"
 	if !errors.Is(err, analyze.ErrRewrite) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgveil/pgveil/proxy/pgtest"
 )
@@ -81,6 +82,25 @@ func TestRestriction(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(true)
+	// What the filter cannot hide is refused: EXPLAIN ANALYZE counts the
+	// rows it removes, and the list itself says who asked for restriction.
+	for _, q := range []string{
+		"explain analyze select 1 from customers where id = 42",
+		"explain (analyze, costs off) select count(*) from messages",
+		"select subject_id from pgveil.restricted_subjects",
+	} {
+		_, err := analyst.Exec(ctx, q)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != codeInsufficientPriv {
+			t.Errorf("analyst, restricted: %s: want 42501, got %v", q, err)
+		}
+	}
+	if _, err := analyst.Exec(ctx, "explain select 1 from customers where id = 42"); err != nil {
+		t.Errorf("plain EXPLAIN: %v", err)
+	}
+	if n := count(dpoConn, "select count(*) from pgveil.restricted_subjects", pgx.QueryExecModeSimpleProtocol); n != 1 {
+		t.Errorf("dpo reads %d restricted subjects, want 1", n)
+	}
 	// Statements the filter cannot apply to are refused, not run unfiltered.
 	_, err := analyst.Exec(ctx, "select email from customers tablesample system (100)")
 	var pe *pgconn.PgError
@@ -100,6 +120,10 @@ func TestRestriction(t *testing.T) {
 	}
 	if n := count(mk, "select count(*) from customers where not marketing_opt_in", pgx.QueryExecModeSimpleProtocol); n != 0 {
 		t.Errorf("marketing sees %d opted-out customers", n)
+	}
+	// EXPLAIN ANALYZE would show how many rows the filter removed.
+	if _, err := mk.Exec(ctx, "explain analyze select * from customers"); !errors.As(err, &pe) || pe.Code != codeInsufficientPriv {
+		t.Errorf("marketing EXPLAIN ANALYZE: want 42501, got %v", err)
 	}
 }
 
@@ -146,6 +170,41 @@ func TestRestrictionLasting(t *testing.T) {
 	active.Store(true)
 	if n := count(pgx.QueryExecModeSimpleProtocol); n != 0 {
 		t.Errorf("one-shot statement once the poll noticed: %d rows, want 0", n)
+	}
+
+	// The unnamed statement can be bound and executed again too.
+	if _, err := super.Exec(ctx, "DELETE FROM pgveil.restricted_subjects"); err != nil {
+		t.Fatal(err)
+	}
+	active.Store(false)
+	conn, fe, _ := hijackedRecording(ctx, t, demoDSN(p.addr, "analyst"))
+	r := &rawSession{t: t, conn: conn, fe: fe}
+	run := func() string {
+		r.send(&pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{})
+		msgs, ok := r.until(isReady)
+		if !ok {
+			t.Fatal(msgs)
+		}
+		for _, m := range msgs {
+			if d, ok := m.(*pgproto3.DataRow); ok {
+				return string(d.Values[0])
+			}
+		}
+		t.Fatalf("no row: %v", msgs)
+		return ""
+	}
+	r.send(&pgproto3.Parse{Query: q}, &pgproto3.Sync{})
+	if msgs, ok := r.until(isReady); !ok {
+		t.Fatal(msgs)
+	}
+	if got := run(); got != "1" {
+		t.Fatalf("unnamed statement before restriction: %s rows", got)
+	}
+	if _, err := super.Exec(ctx, "INSERT INTO pgveil.restricted_subjects(subject_id) VALUES ('7')"); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(); got != "0" {
+		t.Errorf("unnamed statement made before the restriction, executed after: %s rows, want 0", got)
 	}
 }
 

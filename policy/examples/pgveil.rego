@@ -16,7 +16,7 @@
 #                  connect from the internal network (session rule).
 #   marketing      refused every statement that touches messages, tickets or
 #                  login events; sees birth years, e-mail domains, no names
-#                  or phones.
+#                  or phones; only customers who opted in, and their invoices.
 #   anyone else    statements that touch no personal data run; statements
 #                  that do are refused with a reason naming the identity.
 #
@@ -178,10 +178,15 @@ refusals contains msg if {
 	msg := sprintf("analysts may not filter, sort, join or group on masked columns: %s; select them instead (e-mails and phones come back as pseudonyms you can join and group on)", [concat(", ", sort(analyst_violations))])
 }
 
-# Row filters: marketing only ever sees customers who opted in.
+# Row filters: marketing only ever sees customers who opted in, and only
+# their invoices (and invoice lines).
 default row_filters := {}
 
-row_filters := {"public.customers": "marketing_opt_in"} if profile == "marketing"
+row_filters := {
+	"public.customers": "marketing_opt_in",
+	"public.invoices": "customer_id IN (SELECT c.id FROM public.customers c WHERE c.marketing_opt_in)",
+	"public.invoice_lines": "invoice_id IN (SELECT i.id FROM public.invoices i JOIN public.customers c ON c.id = i.customer_id WHERE c.marketing_opt_in)",
+} if profile == "marketing"
 
 # --- the decision ------------------------------------------------------------
 

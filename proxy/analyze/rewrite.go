@@ -149,6 +149,18 @@ func (rw *rewriter) match(rv *pg.RangeVar, ctes []string) []*pg.Node {
 	return preds
 }
 
+// matchTarget is match for the target of UPDATE, DELETE, INSERT, MERGE or
+// TRUNCATE, which always names a table, never a CTE. A CTE of the same
+// name would be what an unqualified name in the added filter subquery
+// denotes, so the statement is refused then.
+func (rw *rewriter) matchTarget(rv *pg.RangeVar, ctes []string) []*pg.Node {
+	preds := rw.match(rv, nil)
+	if preds != nil && rv.Schemaname == "" && slices.Contains(ctes, rv.Relname) {
+		rw.fail("a WITH query named like filtered table %s that the statement writes", rv.Relname)
+	}
+	return preds
+}
+
 // checkView refuses views whose definition reads a filtered table.
 func (rw *rewriter) checkView(rv *pg.RangeVar) {
 	for _, ri := range rw.snap.resolve(rv.Schemaname, rv.Relname, false) {
@@ -247,7 +259,7 @@ func (rw *rewriter) withCTEs(w *pg.WithClause, ctes []string) []string {
 // pgveil_rf.ctid = ref.ctid AND pgveil_rf.tableoid = ref.tableoid AND
 // pred)" to an UPDATE or DELETE of a filtered table.
 func (rw *rewriter) dmlFilter(rv *pg.RangeVar, where **pg.Node, ctes []string) {
-	preds := rw.match(rv, ctes)
+	preds := rw.matchTarget(rv, ctes)
 	if preds == nil {
 		return
 	}
@@ -326,14 +338,14 @@ func (rw *rewriter) visit(m protoreflect.Message, ctes []string) {
 		return
 	case *pg.InsertStmt:
 		ctes = rw.withCTEs(x.WithClause, ctes)
-		if oc := x.OnConflictClause; oc != nil && oc.Action == pg.OnConflictAction_ONCONFLICT_UPDATE && rw.match(x.Relation, ctes) != nil {
+		if oc := x.OnConflictClause; oc != nil && oc.Action == pg.OnConflictAction_ONCONFLICT_UPDATE && rw.matchTarget(x.Relation, ctes) != nil {
 			rw.fail("INSERT ... ON CONFLICT DO UPDATE of filtered table %s", x.Relation.Relname)
 		}
 		rw.visitExcept(m, ctes, "with_clause", "relation")
 		return
 	case *pg.MergeStmt:
 		ctes = rw.withCTEs(x.WithClause, ctes)
-		if rw.match(x.Relation, ctes) != nil {
+		if rw.matchTarget(x.Relation, ctes) != nil {
 			rw.fail("MERGE into filtered table %s", x.Relation.Relname)
 		}
 		rw.fromNode(x.SourceRelation, ctes)
@@ -341,7 +353,7 @@ func (rw *rewriter) visit(m protoreflect.Message, ctes []string) {
 		return
 	case *pg.TruncateStmt:
 		for _, r := range x.Relations {
-			if rw.match(r.GetRangeVar(), ctes) != nil {
+			if rw.matchTarget(r.GetRangeVar(), ctes) != nil {
 				rw.fail("TRUNCATE of filtered table %s", r.GetRangeVar().Relname)
 			}
 		}

@@ -66,6 +66,12 @@ func TestRewriteRefuses(t *testing.T) {
 		"MERGE INTO customers c USING products p ON p.id = c.id WHEN MATCHED THEN DELETE",
 		"INSERT INTO customers (id) VALUES (1) ON CONFLICT (id) DO UPDATE SET email = 'x'",
 		"SELEC 1",
+		// A CTE named like the target: the target is still the table,
+		// and the CTE would be what the filter's subquery reads.
+		"WITH customers AS (SELECT 1) UPDATE customers SET email = email WHERE id = 2 RETURNING email",
+		"WITH customers AS (SELECT 1) DELETE FROM customers WHERE id = 2 RETURNING email",
+		"WITH customers AS (SELECT 1) INSERT INTO customers (id) VALUES (2) ON CONFLICT (id) DO UPDATE SET email = customers.email RETURNING email",
+		"WITH customers AS (SELECT 1) MERGE INTO customers c USING (SELECT 2 AS id) s ON c.id = s.id WHEN MATCHED THEN UPDATE SET email = c.email",
 	} {
 		if _, err := Rewrite(sql, filters); !errors.Is(err, ErrRewrite) {
 			t.Errorf("Rewrite(%q) = %v, want ErrRewrite", sql, err)
