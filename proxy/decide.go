@@ -13,13 +13,10 @@ import (
 // the request was fine, the system is not; retrying later will work.
 const codeAuditUnavailable = "58000"
 
-// decideStatement resolves what data st gives the client, asks the policy,
-// and applies the proxy's own fail-closed rules. It returns the decision,
-// the statement whose Outputs describe the rows (for EXECUTE and FETCH, the
-// prepared statement or cursor they name), or the refusal.
-func (ss *session) decideStatement(st *rules.Statement, text string) (*decided, *rules.Statement, *ProtocolError) {
-	ss.srv.stats.statements.Add(1)
-	eff, lineage := st, st
+// namedLineage returns, for EXECUTE and FETCH, the statement they run now
+// (for decisions) and the lineage of its rows: the prepared statement or
+// cursor the name denotes at this moment. Others: st itself.
+func (ss *session) namedLineage(st *rules.Statement) (eff, lineage *rules.Statement) {
 	switch st.Kind {
 	case rules.KindExecute:
 		if ps := ss.in.prepared[st.Prepared]; ps != nil && ps.st != nil {
@@ -28,9 +25,9 @@ func (ss *session) decideStatement(st *rules.Statement, text string) (*decided, 
 				// Planned again by Postgres after a schema change.
 				lineage = unknownLineage
 			}
-		} else {
-			eff, lineage = unknownLineage, unknownLineage
+			return eff, lineage
 		}
+		return unknownLineage, unknownLineage
 	case rules.KindFetch:
 		// SQL cursors and protocol portals share one namespace in
 		// Postgres, and pgveil may still know a name whose object ended
@@ -46,12 +43,21 @@ func (ss *session) decideStatement(st *rules.Statement, text string) (*decided, 
 				lin = mergeLineage(lin, p.stmt.lineage)
 			}
 		}
-		if lin != nil {
-			eff, lineage = lin, lin
-		} else {
-			eff, lineage = unknownLineage, unknownLineage
+		if lin == nil {
+			return unknownLineage, unknownLineage
 		}
+		return lin, lin
 	}
+	return st, st
+}
+
+// decideStatement resolves what data st gives the client, asks the policy,
+// and applies the proxy's own fail-closed rules. It returns the decision,
+// the statement whose Outputs describe the rows (for EXECUTE and FETCH, the
+// prepared statement or cursor they name), or the refusal.
+func (ss *session) decideStatement(st *rules.Statement, text string) (*decided, *rules.Statement, *ProtocolError) {
+	ss.srv.stats.statements.Add(1)
+	eff, lineage := ss.namedLineage(st)
 	if lineage == nil {
 		lineage = unknownLineage
 	}

@@ -6,7 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/pgveil/pgveil/rules"
@@ -245,6 +245,9 @@ func (ss *session) clientToServerInspect() error {
 			return ss.clientReadFailed(err)
 		}
 		ss.applyCloses()
+		if n := ss.copyUnstarted.Swap(0); n > 0 {
+			in.copyIn = max(in.copyIn-int(n), 0)
+		}
 		if in.discarding {
 			switch typ {
 			case 'S':
@@ -375,14 +378,16 @@ func (ss *session) onQuery(body []byte) error {
 			body = append(append([]byte(nil), rewritten...), 0)
 		}
 	}
+	copyFrom := 0
 	for i, st := range stmts {
 		q.stmts[i].closes = ss.applySideEffects(st, text, asOf)
 		if st.Kind == rules.KindCopyFrom && !st.Opaque {
-			ss.in.copyIn++
+			copyFrom++
 		}
 	}
+	ss.in.copyIn += copyFrom
 	ss.expectReady()
-	ss.push(pending{kind: pendQuery, query: q})
+	ss.push(pending{kind: pendQuery, query: q, copyFrom: copyFrom})
 	ss.uw.appendFrame('Q', body)
 	return nil
 }
@@ -485,7 +490,7 @@ func (ss *session) onBind(body []byte) error {
 	if d.traceParent == "" {
 		d.traceParent = ps.traceParent
 	}
-	p := &portal{stmt: ps, formats: formats, dec: d}
+	p := &portal{stmt: ps, formats: formats, dec: d, bindReady: in.readySent + 1}
 	if _, exists := in.portals[portalName]; exists && portalName != "" {
 		// Postgres rejects a Bind to an existing named portal and keeps the
 		// old one, whose lineage pgveil no longer knows for sure.
@@ -552,7 +557,11 @@ func (ss *session) onExecute(body []byte) error {
 		ss.uw.appendFrame('D', d)
 	}
 	lineage := p.stmt.lineage
-	if p.stmt.st != nil && p.stmt.st.Kind != rules.KindFetch && !p.dec.revealAll && ss.staleSince(p.stmt.asOf) {
+	if st := p.stmt.st; st != nil && (st.Kind == rules.KindFetch || st.Kind == rules.KindExecute) {
+		// A prepared FETCH or EXECUTE runs what its name denotes now,
+		// not at Parse.
+		_, lineage = ss.namedLineage(st)
+	} else if p.stmt.st != nil && !p.dec.revealAll && ss.staleSince(p.stmt.asOf) {
 		// Postgres plans a prepared statement again after a schema
 		// change, with names that may now denote other relations.
 		lineage = unknownLineage
@@ -560,15 +569,22 @@ func (ss *session) onExecute(body []byte) error {
 	if p.stmt.st != nil {
 		ss.noteSchemaChange(p.stmt.st, p.dec)
 	}
+	if p.bindReady != 0 && p.bindReady <= ss.readySeen() && !p.bound.Load() {
+		// Its Bind failed in an earlier batch: whatever portal Postgres
+		// has under this name is an older one.
+		lineage = unknownLineage
+	}
 	if c := in.cursors[name]; c != nil && name != "" {
 		// A SQL cursor of that name (see decideStatement, FETCH).
 		lineage = mergeLineage(lineage, c.lineage)
 	}
 	ex := &execution{d: p.dec, lineage: lineage, start: time.Now(), protocol: "extended", encodingUncertain: ss.encodingUncertain()}
+	copyFrom := 0
 	if p.stmt.st != nil && p.stmt.st.Kind == rules.KindCopyFrom && !p.stmt.st.Opaque {
+		copyFrom = 1
 		in.copyIn++
 	}
-	ss.push(pending{kind: pendExecute, portal: p, exec: ex})
+	ss.push(pending{kind: pendExecute, portal: p, exec: ex, copyFrom: copyFrom})
 	ss.uw.appendFrame('E', body)
 	return nil
 }
@@ -675,7 +691,7 @@ func (ss *session) applySideEffects(st *rules.Statement, text string, asOf time.
 		in.prepared[st.Prepared] = ps
 	case rules.KindDeallocate:
 		if st.Prepared == "" {
-			return []closeEvent{{kind: 'S', all: true}}
+			return []closeEvent{ss.closeAll('S')}
 		}
 		return []closeEvent{{kind: 'S', name: st.Prepared, entry: in.prepared[st.Prepared]}}
 	case rules.KindDeclare:
@@ -683,21 +699,45 @@ func (ss *session) applySideEffects(st *rules.Statement, text string, asOf time.
 			return nil
 		}
 		lin := innerOr(st)
+		if ss.staleSince(asOf) {
+			// Its plan is fixed now, against a schema pgveil has not
+			// loaded (schemaFreshness).
+			lin = unknownLineage
+		}
 		if old, ok := in.cursors[st.Cursor]; ok {
 			lin = mergeLineage(old.lineage, lin)
 		}
 		in.cursors[st.Cursor] = &cursorEntry{lineage: lin}
 	case rules.KindClosePortal:
 		if st.Cursor == "" {
-			return []closeEvent{{kind: 'c', all: true}}
+			return []closeEvent{ss.closeAll('c')}
 		}
 		return []closeEvent{{kind: 'c', name: st.Cursor, entry: in.cursors[st.Cursor]}}
 	case rules.KindUtility:
-		if strings.HasPrefix(strings.ToUpper(st.Summary), "DISCARD") {
-			return []closeEvent{{kind: 'S', all: true}, {kind: 'c', all: true}}
+		if st.Summary == "DISCARD ALL" {
+			return []closeEvent{ss.closeAll('S'), ss.closeAll('c')}
 		}
 	}
 	return nil
+}
+
+// closeAll is the removal of every name of a kind ('S' or 'c') defined
+// now: names defined after it was sent are not removed with it.
+func (ss *session) closeAll(kind byte) closeEvent {
+	ev := closeEvent{kind: kind, all: true}
+	var entries []any
+	switch kind {
+	case 'S':
+		for _, ps := range ss.in.prepared {
+			entries = append(entries, ps)
+		}
+	case 'c':
+		for _, c := range ss.in.cursors {
+			entries = append(entries, c)
+		}
+	}
+	ev.entry = entries
+	return ev
 }
 
 // confirmCloses hands removals Postgres confirmed to the client relay.
@@ -725,9 +765,17 @@ func (ss *session) applyCloses() {
 	ss.closesMu.Unlock()
 	in := ss.in
 	for _, ev := range evs {
+		var sent []any // for all: the entries when it was sent
+		if ev.all {
+			sent, _ = ev.entry.([]any)
+		}
 		switch {
 		case ev.kind == 'S' && ev.all:
-			clear(in.prepared)
+			for name, ps := range in.prepared {
+				if slices.Contains(sent, any(ps)) {
+					delete(in.prepared, name)
+				}
+			}
 		case ev.kind == 'S':
 			if ps, ok := in.prepared[ev.name]; ok && any(ps) == ev.entry {
 				delete(in.prepared, ev.name)
@@ -737,7 +785,11 @@ func (ss *session) applyCloses() {
 				delete(in.portals, ev.name)
 			}
 		case ev.kind == 'c' && ev.all:
-			clear(in.cursors)
+			for name, c := range in.cursors {
+				if slices.Contains(sent, any(c)) {
+					delete(in.cursors, name)
+				}
+			}
 		case ev.kind == 'c':
 			if c, ok := in.cursors[ev.name]; ok && any(c) == ev.entry {
 				delete(in.cursors, ev.name)

@@ -198,6 +198,9 @@ func (ss *session) onResponse(typ byte, body []byte, h *pending) error {
 		if h.kind != pendBind {
 			return errDesync
 		}
+		if h.portal != nil {
+			h.portal.bound.Store(true)
+		}
 		ss.popHead()
 		forward()
 	case 't': // ParameterDescription
@@ -260,12 +263,14 @@ func (ss *session) onResponse(typ byte, body []byte, h *pending) error {
 		ss.confirmCloses(ex.closes...)
 		switch h.kind {
 		case pendQuery:
+			h.query.answered = true
 			h.query.next++
 		case pendExecute:
 			if h.portal != nil {
 				h.portal.run = nil
 			}
 			internal, copyIn := h.internal, h.copyIn
+			ss.noteCopyEnd(h)
 			ss.popHead()
 			if copyIn {
 				ss.dropIgnoredSyncs()
@@ -297,6 +302,12 @@ func (ss *session) onResponse(typ byte, body []byte, h *pending) error {
 	case 'Z': // ReadyForQuery
 		switch h.kind {
 		case pendQuery:
+			if !h.query.answered {
+				// Postgres answers every Query it runs before its
+				// ReadyForQuery: this one answers a message pgveil
+				// took to be ignored.
+				return errDesync
+			}
 			for _, ex := range h.query.stmts[h.query.next:] {
 				// Not run: an earlier statement of the string failed.
 				ex.done = true
@@ -309,6 +320,7 @@ func (ss *session) onResponse(typ byte, body []byte, h *pending) error {
 			return errDesync
 		}
 		copyIn := h.copyIn
+		ss.noteCopyEnd(h)
 		ss.popHead()
 		if copyIn {
 			ss.dropIgnoredSyncs()
@@ -317,6 +329,7 @@ func (ss *session) onResponse(typ byte, body []byte, h *pending) error {
 	case 'G', 'W': // CopyInResponse, CopyBothResponse
 		if h.kind == pendQuery || h.kind == pendExecute {
 			h.copyIn = true
+			h.copyIns++
 		}
 		forward()
 	case 'H': // CopyOutResponse
@@ -372,6 +385,9 @@ func (ss *session) onResponse(typ byte, body []byte, h *pending) error {
 		switch h.kind {
 		case pendQuery, pendFuncCall:
 			// ReadyForQuery follows.
+			if h.kind == pendQuery {
+				h.query.answered = true
+			}
 		default:
 			// Postgres skips everything up to Sync: up to one it reads
 			// after the error, not one it ignored in copy-in mode.
@@ -385,6 +401,7 @@ func (ss *session) onResponse(typ byte, body []byte, h *pending) error {
 					ss.inflight.Add(-1) // no ReadyForQuery answers it
 					ss.s2c.readyN++
 				}
+				ss.noteCopyEnd(h)
 				ss.popHead()
 				var err error
 				if h, err = ss.headEntry(); err != nil {
@@ -398,6 +415,15 @@ func (ss *session) onResponse(typ byte, body []byte, h *pending) error {
 		forward()
 	}
 	return nil
+}
+
+// noteCopyEnd tells the client relay, as the entry h ends, how many of its
+// COPY FROM STDIN statements never entered copy-in mode (an earlier error,
+// a failed batch): no CopyDone will end them.
+func (ss *session) noteCopyEnd(h *pending) {
+	if h.copyFrom > h.copyIns {
+		ss.copyUnstarted.Add(int64(h.copyFrom - h.copyIns))
+	}
 }
 
 // dropIgnoredSyncs removes, after a statement that was in copy-in mode,

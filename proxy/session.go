@@ -78,6 +78,10 @@ type session struct {
 	idleReadyN  atomic.Int64
 	idleReadyAt atomic.Int64
 
+	// copyUnstarted counts COPY FROM STDIN statements that ended without
+	// entering copy-in mode (s2c), for inspector.copyIn (c2s).
+	copyUnstarted atomic.Int64
+
 	closesMu sync.Mutex
 	closes   []closeEvent
 	closesN  atomic.Int32

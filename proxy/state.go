@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/pgveil/pgveil/rules"
@@ -61,6 +62,9 @@ type pending struct {
 	duringCopy bool
 	// copyIn: the statement entered copy-in mode (CopyInResponse). s2c.
 	copyIn bool
+	// copyFrom is the number of COPY FROM STDIN statements the message
+	// runs (c2s); copyIns the number that entered copy-in mode (s2c).
+	copyFrom, copyIns int
 }
 
 // preparedStmt is a prepared statement, by protocol Parse or SQL PREPARE
@@ -96,6 +100,12 @@ type portal struct {
 	// run is the execution in progress across Executes of a suspended
 	// portal. s2c.
 	run *execution
+	// bindReady is the readySent number of the ReadyForQuery that ends
+	// the Bind's batch (c2s); bound is set when Postgres confirmed the
+	// Bind (BindComplete, s2c). A Bind that failed leaves Postgres's
+	// earlier portal of the name in place.
+	bindReady int64
+	bound     atomic.Bool
 }
 
 // decided is a statement with its decision and what follows from it.
@@ -115,6 +125,10 @@ type decided struct {
 type queryExec struct {
 	stmts []*execution
 	next  int // index of the statement whose results come next (s2c)
+	// answered: Postgres sent CommandComplete, EmptyQueryResponse or an
+	// ErrorResponse for it; a ReadyForQuery before that answers another
+	// message (s2c).
+	answered bool
 }
 
 // execution is the run of one statement: its result stream and its audit

@@ -550,7 +550,7 @@ func TestStatementKinds(t *testing.T) {
 		{"ANALYZE customers", rules.KindUtility, "ANALYZE"},
 		{"TRUNCATE messages", rules.KindDelete, "TRUNCATE public.messages"},
 		{"LOCK TABLE customers", rules.KindUtility, "LOCK"},
-		{"DISCARD ALL", rules.KindUtility, "DISCARD"},
+		{"DISCARD ALL", rules.KindUtility, "DISCARD ALL"}, {"DISCARD PLANS", rules.KindUtility, "DISCARD"},
 		{"REFRESH MATERIALIZED VIEW customer_summary", rules.KindUtility, "REFRESH MATERIALIZED VIEW public.customer_summary"},
 		{"LOAD 'auto_explain'", rules.KindUtility, "LOAD"},
 		{"CHECKPOINT", rules.KindUtility, "CHECKPOINT"},

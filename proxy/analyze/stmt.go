@@ -393,7 +393,14 @@ func (e *engine) statement(n *pg.Node, st *rules.Statement) string {
 			return "VACUUM"
 		}
 		return "ANALYZE"
-	case *pg.Node_CheckPointStmt, *pg.Node_DiscardStmt, *pg.Node_LockStmt, *pg.Node_ReindexStmt, *pg.Node_ClusterStmt:
+	case *pg.Node_DiscardStmt:
+		// Only DISCARD ALL drops prepared statements and cursors.
+		st.Kind = rules.KindUtility
+		if x.DiscardStmt.Target == pg.DiscardMode_DISCARD_ALL {
+			return "DISCARD ALL"
+		}
+		return "DISCARD"
+	case *pg.Node_CheckPointStmt, *pg.Node_LockStmt, *pg.Node_ReindexStmt, *pg.Node_ClusterStmt:
 		st.Kind = rules.KindUtility
 		return opFromNodeName(nodeName(n))
 	default:
