@@ -91,6 +91,13 @@ type Config struct {
 	// If nil, the filter is always applied when RestrictionTable is set.
 	RestrictionActive func() bool
 
+	// RestrictionFilters, if set, returns the restriction filter of every
+	// table that can hold a subject's rows, tables reached through foreign
+	// keys included (subject.RestrictionFilters); nil from it, or a nil
+	// RestrictionFilters, means the tables with a subject_key only, with
+	// their subject key compared to RestrictionTable.
+	RestrictionFilters func() map[string]string
+
 	// HashKey keys the hash mask. If nil, a hash mask makes the statement's
 	// result fail (the session ends) rather than pass.
 	HashKey []byte

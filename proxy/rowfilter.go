@@ -66,7 +66,14 @@ func (ss *session) filtersFor(d *decided, lasting bool) map[string]string {
 		add(t, p)
 	}
 	if ss.cfg.RestrictionTable != "" && !d.dec.Unrestricted && (lasting || ss.cfg.RestrictionActive == nil || ss.cfg.RestrictionActive()) {
-		if cat := ss.catalog(); cat != nil {
+		var fk map[string]string
+		if ss.cfg.RestrictionFilters != nil {
+			fk = ss.cfg.RestrictionFilters()
+		}
+		for t, p := range fk {
+			add(t, p)
+		}
+		if cat := ss.catalog(); cat != nil && fk == nil {
 			for t := range cat.Tables() {
 				if key := t.SubjectKey(); key != "" {
 					add(t.Name(), restrictionPredicate(ss.cfg.RestrictionTable, key))

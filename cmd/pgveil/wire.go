@@ -52,6 +52,10 @@ type enforcement struct {
 	// last polled (watchRestrictions). It starts true: fail closed until
 	// the first poll says otherwise.
 	restricted atomic.Bool
+	// restrictionFilters are subject.RestrictionFilters as last computed
+	// (at start and with each schema refresh by watchRestrictions); nil
+	// until then.
+	restrictionFilters atomic.Pointer[map[string]string]
 }
 
 // restrictionPoll is how often the restriction list is checked for
@@ -155,6 +159,12 @@ func (e *enforcement) configure(pc *proxy.Config) {
 	pc.HashKey = e.hashKey
 	pc.RestrictionTable = restrictionTable
 	pc.RestrictionActive = e.restricted.Load
+	pc.RestrictionFilters = func() map[string]string {
+		if m := e.restrictionFilters.Load(); m != nil {
+			return *m
+		}
+		return nil
+	}
 }
 
 // classifier classifies through the current catalog, with its
@@ -182,7 +192,22 @@ func (e *enforcement) run(ctx context.Context) {
 func (e *enforcement) watchRestrictions(ctx context.Context) {
 	t := time.NewTicker(restrictionPoll)
 	defer t.Stop()
+	var filtersAt time.Time
 	for {
+		if time.Since(filtersAt) >= schemaRefresh {
+			// Which tables hold a subject's rows, through foreign keys too.
+			fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			m, err := subject.RestrictionFilters(fctx, e.pool, e.catalog.Load())
+			cancel()
+			switch {
+			case err == nil:
+				e.restrictionFilters.Store(&m)
+				filtersAt = time.Now()
+			case ctx.Err() == nil:
+				e.log.Warn("computing the restriction filters failed; restricting tables with a subject key only", "err", err)
+				filtersAt = time.Now()
+			}
+		}
 		qctx, cancel := context.WithTimeout(ctx, restrictionPoll)
 		var exists bool
 		err := e.pool.QueryRow(qctx, "SELECT EXISTS (SELECT 1 FROM "+restrictionTable+")").Scan(&exists)

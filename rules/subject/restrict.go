@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgveil/pgveil/rules"
+	"github.com/pgveil/pgveil/rules/internal/dbschema"
 	"github.com/pgveil/pgveil/rules/internal/jobaudit"
 )
 
@@ -179,4 +181,53 @@ func (p *Processor) recordRestriction(ctx context.Context, rec *jobaudit.Recorde
 		Kind: kind, Summary: summary, Text: tag + " " + RestrictedTable + " subject", Tables: []string{RestrictedTable},
 		CommandTag: tag, RowsAffected: n, Start: start, Err: err, SubjectKeys: []string{subject},
 	})
+}
+
+// RestrictionFilters returns the row filters that hide restricted subjects'
+// rows, per table (qualified name): for every table that can hold a
+// subject's rows, through its subject key or through foreign keys (the
+// scope of Export and Erase: invoice lines of a restricted customer's
+// invoices too), a predicate that holds for the rows of no subject in
+// RestrictedTable. Column references of the table itself are unqualified.
+func RestrictionFilters(ctx context.Context, q dbschema.Querier, cat *rules.Catalog) (map[string]string, error) {
+	schema, err := dbschema.Load(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := buildScope(schema, cat)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(sc.tables))
+	for _, st := range sc.tables {
+		out[st.table.Name] = "NOT COALESCE(" + st.restrictedCond("") + ", false)"
+	}
+	return out, nil
+}
+
+// restrictedCond is the condition "the row (of alias, or unqualified) is a
+// restricted subject's".
+func (s *scopeTable) restrictedCond(alias string) string {
+	col := func(c string) string {
+		if alias == "" {
+			return dbschema.Ident(c)
+		}
+		return alias + "." + dbschema.Ident(c)
+	}
+	if s.key != nil {
+		return "EXISTS (SELECT 1 FROM " + RestrictedTable + " pgveil_r WHERE pgveil_r.subject_id = (" + col(s.key.Name) + ")::text)"
+	}
+	var ors []string
+	for _, e := range s.via {
+		pa := fmt.Sprintf("pgveil_p%d", s.level)
+		cols := make([]string, len(e.columns))
+		refs := make([]string, len(e.refColumns))
+		for i := range e.columns {
+			cols[i] = col(e.columns[i])
+			refs[i] = pa + "." + dbschema.Ident(e.refColumns[i])
+		}
+		ors = append(ors, fmt.Sprintf("(%s) IN (SELECT %s FROM %s AS %s WHERE %s)",
+			strings.Join(cols, ", "), strings.Join(refs, ", "), e.parent.table.Ident(), pa, e.parent.restrictedCond(pa)))
+	}
+	return "(" + strings.Join(ors, " OR ") + ")"
 }

@@ -223,9 +223,24 @@ func (p *Processor) loadScope(ctx context.Context, conn *pgx.Conn, id string) (*
 	if err != nil {
 		return nil, err
 	}
-	sc := &scope{schema: schema, byName: map[string]*scopeTable{}, id: id}
+	sc, err := buildScope(schema, p.cfg.Catalog)
+	if err != nil {
+		return nil, err
+	}
+	sc.id = id
+	if err := validateID(ctx, conn, sc); err != nil {
+		return nil, err
+	}
+	return sc, nil
+}
+
+// buildScope finds every table that can hold a subject's rows: the
+// classified tables with a subject key, and the tables reached from them
+// through foreign keys.
+func buildScope(schema *dbschema.Schema, cat *rules.Catalog) (*scope, error) {
+	sc := &scope{schema: schema, byName: map[string]*scopeTable{}}
 	var errs []error
-	for t := range p.cfg.Catalog.Tables() {
+	for t := range cat.Tables() {
 		tbl, ok := schema.Table(t.Name())
 		if !ok {
 			errs = append(errs, fmt.Errorf("%w: %s does not exist", ErrSchema, t.Name()))
@@ -249,9 +264,6 @@ func (p *Processor) loadScope(ctx context.Context, conn *pgx.Conn, id string) (*
 	if len(sc.tables) == 0 {
 		return nil, fmt.Errorf("%w: no table has a subject_key", ErrSchema)
 	}
-	if err := validateID(ctx, conn, sc); err != nil {
-		return nil, err
-	}
 	// Breadth first through the foreign keys that reference the scope.
 	frontier := slices.Clone(sc.tables)
 	for level := 1; level <= maxHops && len(frontier) > 0; level++ {
@@ -265,7 +277,7 @@ func (p *Processor) loadScope(ctx context.Context, conn *pgx.Conn, id string) (*
 				child := added[fk.Table]
 				if child == nil {
 					tbl, _ := schema.Table(fk.Table)
-					rule, _ := p.cfg.Catalog.Table(fk.Table)
+					rule, _ := cat.Table(fk.Table)
 					child = &scopeTable{table: tbl, rule: rule, level: level}
 					added[fk.Table] = child
 					next = append(next, child)
@@ -286,6 +298,9 @@ func (p *Processor) loadScope(ctx context.Context, conn *pgx.Conn, id string) (*
 func validateID(ctx context.Context, conn *pgx.Conn, sc *scope) error {
 	seen := map[string]bool{}
 	for _, st := range sc.tables {
+		if st.key == nil {
+			continue // reached through a foreign key
+		}
 		typ := st.key.Type
 		if seen[typ] {
 			continue

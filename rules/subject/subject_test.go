@@ -537,3 +537,58 @@ func TestRestrict(t *testing.T) {
 		t.Errorf("audit trail: %q", summaries)
 	}
 }
+
+// TestRestrictionFilters: the restriction's row filters cover every table
+// the subject's rows are in, tables reached through foreign keys too
+// (invoice lines of the subject's invoices), and hide exactly the
+// restricted subject's rows there.
+func TestRestrictionFilters(t *testing.T) {
+	srv, db, dsn := demoDB(t)
+	ctx := testCtx(t)
+	if err := srv.Exec(ctx, db, "GRANT CREATE ON DATABASE "+pgx.Identifier{db}.Sanitize()+" TO pgveil"); err != nil {
+		t.Fatal(err)
+	}
+	conn := connect(t, dsn)
+	p := newProcessor(t, &fakeTracer{})
+	cat, err := rules.ParseCatalog(demo.RulesYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id int64
+	if err := conn.QueryRow(ctx, "SELECT i.customer_id FROM public.invoices i JOIN public.invoice_lines l ON l.invoice_id = i.id LIMIT 1").Scan(&id); err != nil {
+		t.Fatal(err)
+	}
+	sid := strconv.FormatInt(id, 10)
+	if _, err := p.Restrict(ctx, conn, sid, "test"); err != nil {
+		t.Fatal(err)
+	}
+	filters, err := subject.RestrictionFilters(ctx, conn, cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for table, want := range map[string]string{
+		"public.customers":     "SELECT count(*) FROM public.customers WHERE id = $1",
+		"public.messages":      "SELECT count(*) FROM public.messages WHERE customer_id = $1",
+		"public.invoices":      "SELECT count(*) FROM public.invoices WHERE customer_id = $1",
+		"public.invoice_lines": "SELECT count(*) FROM public.invoice_lines WHERE invoice_id IN (SELECT id FROM public.invoices WHERE customer_id = $1)",
+	} {
+		pred, ok := filters[table]
+		if !ok {
+			t.Errorf("no restriction filter for %s: %v", table, filters)
+			continue
+		}
+		var all, visible, subjects int
+		if err := conn.QueryRow(ctx, want, id).Scan(&subjects); err != nil || subjects == 0 {
+			t.Fatalf("%s: the subject has %d rows (%v)", table, subjects, err)
+		}
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM "+table).Scan(&all); err != nil {
+			t.Fatal(err)
+		}
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM (SELECT * FROM "+table+" WHERE "+pred+") x").Scan(&visible); err != nil {
+			t.Fatalf("%s: %s: %v", table, pred, err)
+		}
+		if visible != all-subjects {
+			t.Errorf("%s: %d of %d rows visible, want %d (the subject has %d)", table, visible, all, all-subjects, subjects)
+		}
+	}
+}
