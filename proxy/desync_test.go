@@ -315,20 +315,43 @@ func TestOwnSchemaChange(t *testing.T) {
 	if got := r.query(q); len(got) != 1 || !strings.HasPrefix(got[0], "h_") {
 		t.Fatalf("after the reload: %q, want a pseudonym", got)
 	}
-	// A statement prepared before a change is planned again by Postgres.
+	// A statement prepared before a change is planned again by Postgres,
+	// and analyzed again by pgveil with the reloaded schema; one prepared
+	// inside the transaction that changes the schema is masked as of
+	// unknown origin until then.
 	r.send(&pgproto3.Parse{Name: "p1", Query: q}, &pgproto3.Sync{})
 	if msgs, ok := r.until(isReady); !ok {
 		t.Fatal(msgs)
 	}
-	r.query("CREATE TEMP TABLE shadow_probe2 (a int)")
-	r.send(&pgproto3.Bind{PreparedStatement: "p1"}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}, &pgproto3.Sync{})
-	msgs, ok := r.until(isReady)
-	if !ok {
+	execP := func(name string) string {
+		t.Helper()
+		r.send(&pgproto3.Bind{PreparedStatement: name}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}, &pgproto3.Sync{})
+		msgs, ok := r.until(isReady)
+		if !ok {
+			t.Fatal(msgs)
+		}
+		for _, m := range msgs {
+			if d, ok := m.(*pgproto3.DataRow); ok {
+				return string(d.Values[0])
+			}
+		}
+		t.Fatalf("no row: %v", msgs)
+		return ""
+	}
+	r.query("BEGIN; CREATE TEMP TABLE shadow_probe2 (a int)")
+	r.send(&pgproto3.Parse{Name: "p2", Query: q}, &pgproto3.Sync{})
+	if msgs, ok := r.until(isReady); !ok {
 		t.Fatal(msgs)
 	}
-	for _, m := range msgs {
-		if d, ok := m.(*pgproto3.DataRow); ok && strings.HasPrefix(string(d.Values[0]), "h_") {
-			t.Fatalf("a statement prepared before a schema change kept its analysis: %q", d.Values[0])
+	for _, name := range []string{"p1", "p2"} {
+		if got := execP(name); strings.HasPrefix(got, "h_") {
+			t.Fatalf("%s inside the transaction that changed the schema kept an analysis of the old schema: %q", name, got)
+		}
+	}
+	r.query("COMMIT")
+	for _, name := range []string{"p1", "p2"} {
+		if got := execP(name); !strings.HasPrefix(got, "h_") {
+			t.Fatalf("%s after the reload: %q, want a pseudonym (analyzed again)", name, got)
 		}
 	}
 	// Inside a transaction the change is not visible to pgveil's loads

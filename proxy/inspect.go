@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -186,6 +187,31 @@ func (ss *session) schemaFreshness() (asOf time.Time, stale bool) {
 		}
 	}
 	return fresh, false
+}
+
+// reanalyze analyzes a prepared statement again with the schema loaded now
+// that it may be planned again after the session's schema change, and
+// returns the lineage of its rows. The new analysis is used only if the
+// policy still allows it, with the masks of the Bind's decision;
+// otherwise, or while the schema is not loaded yet, the lineage is unknown.
+// A statement that is not the only one of the text (SQL PREPARE) stays
+// unknown.
+func (ss *session) reanalyze(ps *preparedStmt, was *rules.Decision) *rules.Statement {
+	asOf, stale := ss.schemaFreshness()
+	if stale || ps.text == "" {
+		return unknownLineage
+	}
+	stmts := ss.analyze(ps.text)
+	if len(stmts) != 1 || stmts[0].Kind == rules.KindExecute || stmts[0].Kind == rules.KindFetch {
+		return unknownLineage
+	}
+	st := stmts[0]
+	dec, err := ss.cfg.Decider.Decide(context.Background(), &ss.id, st)
+	if err != nil || !dec.Allow || !maps.Equal(dec.Masks, was.Masks) || !slices.Equal(dec.Reveal, was.Reveal) || ss.checkFailClosed(st, st, st.Opaque, &dec) != nil {
+		return unknownLineage
+	}
+	ps.lineage, ps.asOf = st, asOf
+	return st
 }
 
 // staleSince reports whether an analysis made with the schema of asOf
@@ -444,7 +470,7 @@ func (ss *session) onParse(body []byte) error {
 		}
 	}
 	ss.applySideEffects(st, text, asOf)
-	ps := &preparedStmt{st: st, lineage: lineage, traceParent: d.traceParent, asOf: asOf}
+	ps := &preparedStmt{st: st, lineage: lineage, traceParent: d.traceParent, asOf: asOf, text: text}
 	in := ss.in
 	if old, exists := in.prepared[name]; exists && name != "" {
 		// Postgres keeps the existing statement and rejects this Parse, or
@@ -563,8 +589,9 @@ func (ss *session) onExecute(body []byte) error {
 		_, lineage = ss.namedLineage(st)
 	} else if p.stmt.st != nil && !p.dec.revealAll && ss.staleSince(p.stmt.asOf) {
 		// Postgres plans a prepared statement again after a schema
-		// change, with names that may now denote other relations.
-		lineage = unknownLineage
+		// change, with names that may now denote other relations: so
+		// does pgveil, or its rows have unknown lineage.
+		lineage = ss.reanalyze(p.stmt, &p.dec.dec)
 	}
 	if p.stmt.st != nil {
 		ss.noteSchemaChange(p.stmt.st, p.dec)

@@ -86,6 +86,8 @@ type preparedStmt struct {
 	// asOf is when the schema its analysis used was loaded; zero if the
 	// session's own schema changes were not in it (schemaFreshness).
 	asOf time.Time
+	// text is the Parse text, to analyze again after a schema change.
+	text string
 }
 
 // portal is a bound portal.
