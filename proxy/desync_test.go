@@ -486,3 +486,32 @@ func TestNamesReview8(t *testing.T) {
 		noSecrets(t, "after a COPY that never started", all)
 	})
 }
+
+// TestExecuteUnknownPortal: an Execute of a portal that does not exist,
+// without Describe, gets Postgres's error (pgveil's own Describe of the
+// portal fails first; its error used to be swallowed).
+func TestExecuteUnknownPortal(t *testing.T) {
+	pg, _ := requireDemo(t)
+	p := maskingProxy(t, pg, fixedDecider{"analyst": strictDecision})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, fe, _ := hijackedRecording(ctx, t, demoDSN(p.addr, "analyst"))
+	r := &rawSession{t: t, conn: conn, fe: fe}
+	r.send(&pgproto3.Execute{Portal: "nope"}, &pgproto3.Sync{})
+	msgs, ok := r.until(isReady)
+	if !ok {
+		t.Fatal(msgs)
+	}
+	var codes []string
+	for _, m := range msgs {
+		if e, ok := m.(*pgproto3.ErrorResponse); ok {
+			codes = append(codes, e.Code)
+		}
+	}
+	if len(codes) != 1 || codes[0] != "34000" {
+		t.Fatalf("errors %v, want one 34000 (invalid cursor name): %v", codes, msgs)
+	}
+	if got := r.query("SELECT 1"); len(got) != 1 || got[0] != "1" {
+		t.Fatalf("the session after: %q", got)
+	}
+}

@@ -372,7 +372,9 @@ func (ss *session) onResponse(typ byte, body []byte, h *pending) error {
 				h.portal.run = nil
 			}
 		}
-		swallow := h.internal || (ss.s2c.batchFailed && h.kind != pendQuery && h.kind != pendFuncCall)
+		// The error of pgveil's own Describe of a portal is the client's:
+		// the portal does not exist, which its Execute would have said.
+		swallow := (h.internal && h.kind != pendDescribeP) || (ss.s2c.batchFailed && h.kind != pendQuery && h.kind != pendFuncCall)
 		if !swallow {
 			scrub := ss.scrubFor(ex)
 			if ex == nil && h.d != nil {
