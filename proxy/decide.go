@@ -93,6 +93,15 @@ func (ss *session) decideStatement(st *rules.Statement, text string) (*decided, 
 			ss.srv.stats.deniedOpaque.Add(1)
 			return d, nil, pe
 		}
+	} else if ss.filtered(&dec) && (opaque || eff.CatalogData) {
+		// An identity that sees everything unmasked but not every row
+		// (restriction, row filters): code the rewrite cannot reach, and
+		// catalog views that hold values of every row, would show the
+		// hidden rows.
+		ss.srv.stats.deniedOpaque.Add(1)
+		return d, nil, &ProtocolError{Code: codeInsufficientPriv,
+			Msg:  "pgveil cannot hide restricted or filtered rows from this statement (DO blocks, user functions, dynamic SQL and catalog views that hold data values are not filtered), so it is refused while rows are hidden from you",
+			Hint: "Rewrite it as plain SQL over tables and views, ask your security team to trust the functions it calls, or ask your data protection officer."}
 	}
 	if d.personal && ss.cfg.Tracer != nil {
 		if err := ss.cfg.Tracer.Ready(); err != nil {
@@ -103,6 +112,15 @@ func (ss *session) decideStatement(st *rules.Statement, text string) (*decided, 
 	}
 	_ = snap
 	return d, lineage, nil
+}
+
+// filtered reports whether rows are hidden from the identity now: row
+// filters, or restriction with some subject restricted.
+func (ss *session) filtered(dec *rules.Decision) bool {
+	if len(dec.RowFilters) > 0 {
+		return true
+	}
+	return ss.cfg.RestrictionTable != "" && !dec.Unrestricted && (ss.cfg.RestrictionActive == nil || ss.cfg.RestrictionActive())
 }
 
 // checkFailClosed refuses, for identities that do not see everything, the

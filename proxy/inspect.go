@@ -380,7 +380,7 @@ func (ss *session) onQuery(body []byte) error {
 		}
 		ss.noteSchemaChange(st, d)
 		f := ss.filtersFor(d, lasting(st))
-		if pe := filteredRefusal(st, f, ss.cfg.RestrictionTable, d); pe != nil {
+		if pe := ss.filteredRefusal(st, f, ss.cfg.RestrictionTable, d); pe != nil {
 			ss.refuse(pe, st, d, now, true)
 			return nil
 		}
@@ -450,7 +450,7 @@ func (ss *session) onParse(body []byte) error {
 	// Every Parse counts as lasting: the unnamed statement too can be bound
 	// and executed again later, after a subject was restricted.
 	filters := ss.filtersFor(d, true)
-	if pe := filteredRefusal(st, filters, ss.cfg.RestrictionTable, d); pe != nil {
+	if pe := ss.filteredRefusal(st, filters, ss.cfg.RestrictionTable, d); pe != nil {
 		ss.refuse(pe, st, d, now, false)
 		return nil
 	}

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -66,17 +67,21 @@ func (ss *session) filtersFor(d *decided, lasting bool) map[string]string {
 		add(t, p)
 	}
 	if ss.cfg.RestrictionTable != "" && !d.dec.Unrestricted && (lasting || ss.cfg.RestrictionActive == nil || ss.cfg.RestrictionActive()) {
-		var fk map[string]string
-		if ss.cfg.RestrictionFilters != nil {
-			fk = ss.cfg.RestrictionFilters()
-		}
-		for t, p := range fk {
-			add(t, p)
-		}
-		if cat := ss.catalog(); cat != nil && fk == nil {
+		// Tables with a subject key from the current rules, always; tables
+		// reached through foreign keys from the last computation.
+		direct := map[string]bool{}
+		if cat := ss.catalog(); cat != nil {
 			for t := range cat.Tables() {
 				if key := t.SubjectKey(); key != "" {
 					add(t.Name(), restrictionPredicate(ss.cfg.RestrictionTable, key))
+					direct[t.Name()] = true
+				}
+			}
+		}
+		if ss.cfg.RestrictionFilters != nil {
+			for t, p := range ss.cfg.RestrictionFilters() {
+				if !direct[t] {
+					add(t, p)
 				}
 			}
 		}
@@ -96,7 +101,9 @@ func lasting(st *rules.Statement) bool {
 
 // restrictionPredicate filters out the rows of restricted subjects.
 func restrictionPredicate(table, key string) string {
-	return "NOT EXISTS (SELECT 1 FROM " + table + " pgveil_r WHERE pgveil_r.subject_id = (" + quoteIdent(key) + ")::text)"
+	// The key stays outside the subquery, so that it cannot bind to a
+	// column of the list (a subject key named subject_id or reason).
+	return "NOT COALESCE((" + quoteIdent(key) + ")::text IN (SELECT pgveil_r.subject_id FROM " + table + " pgveil_r), false)"
 }
 
 func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
@@ -141,9 +148,19 @@ func (ss *session) applyRowFilters(text string, filters map[string]string) (stri
 // and the user's own conditions run on them first), and reading the list
 // of restricted subjects for an identity restriction applies to (who asked
 // for restriction, and why, is personal data too).
-func filteredRefusal(st *rules.Statement, filters map[string]string, restrictionTable string, d *decided) *ProtocolError {
+func (ss *session) filteredRefusal(st *rules.Statement, filters map[string]string, restrictionTable string, d *decided) *ProtocolError {
 	if st.Kind == rules.KindExplain && strings.HasPrefix(st.Summary, "EXPLAIN ANALYZE") {
-		for _, t := range st.Tables {
+		tables := st.Tables
+		if in := st.Inner; in != nil && in.Kind == rules.KindExecute {
+			// EXPLAIN ANALYZE EXECUTE: the prepared statement's tables.
+			if eff, _ := ss.namedLineage(in); eff != nil {
+				tables = append(slices.Clip(tables), eff.Tables...)
+			}
+			if ps := ss.in.prepared[in.Prepared]; ps == nil || ps.st == nil {
+				tables = append(slices.Clip(tables), slices.Collect(maps.Keys(filters))...)
+			}
+		}
+		for _, t := range tables {
 			if filters[t] != "" {
 				return &ProtocolError{Code: codeInsufficientPriv,
 					Msg:  "pgveil refuses EXPLAIN ANALYZE over " + t + ": pgveil filters its rows, and the plan's row counts include the rows you may not see",

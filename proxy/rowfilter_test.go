@@ -26,7 +26,7 @@ func TestRestriction(t *testing.T) {
 	dpo.Unrestricted = true
 	marketing := strictDecision
 	marketing.RowFilters = map[string]string{"public.customers": "marketing_opt_in"}
-	p := maskingProxy(t, pg, fixedDecider{"analyst": strictDecision, "dpo": dpo, "marketing": marketing},
+	p := maskingProxy(t, pg, fixedDecider{"analyst": strictDecision, "dpo": dpo, "marketing": marketing, "app_service": revealAllDecision},
 		func(c *Config) { c.RestrictionTable = "pgveil.restricted_subjects" })
 
 	const subject = "42"
@@ -97,6 +97,26 @@ func TestRestriction(t *testing.T) {
 	}
 	if _, err := analyst.Exec(ctx, "explain select 1 from customers where id = 42"); err != nil {
 		t.Errorf("plain EXPLAIN: %v", err)
+	}
+	// An identity that sees everything unmasked, but not the restricted
+	// rows: code and catalog views the rewrite cannot reach are refused.
+	app := connect(ctx, t, demoDSN(p.addr, "app_service"))
+	for _, q := range []string{
+		"do $$ begin perform 1; end $$",
+		"select query_to_xml('select email from customers where id = 42', true, true, '')",
+		"select histogram_bounds from pg_stats where tablename = 'customers'",
+		"select idx_tup_fetch from pg_stat_xact_user_tables",
+		"select subject_id from pgveil.restricted_subjects",
+		"prepare r(int) as select 1 from customers where id = $1; explain analyze execute r(42)",
+	} {
+		_, err := app.Exec(ctx, q)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != codeInsufficientPriv {
+			t.Errorf("app_service, restricted: %s: want 42501, got %v", q, err)
+		}
+	}
+	if n := count(app, "select count(*) from customers where id = 42", pgx.QueryExecModeSimpleProtocol); n != 0 {
+		t.Errorf("app_service sees the restricted subject: %d", n)
 	}
 	if n := count(dpoConn, "select count(*) from pgveil.restricted_subjects", pgx.QueryExecModeSimpleProtocol); n != 1 {
 		t.Errorf("dpo reads %d restricted subjects, want 1", n)

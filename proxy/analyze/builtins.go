@@ -50,6 +50,10 @@ var opaqueFuncPrefixes = []struct{ prefix, reason string }{
 	{"pg_logical_slot_", "reads decoded write-ahead log"},
 	{"pg_logical_emit_message", "writes to the write-ahead log"},
 	{"pg_file_", "reads or writes server files"},
+	{"pg_stat_get_xact_", "returns row counts of the transaction, hidden rows included"},
+	{"pg_stat_get_tuples_", "returns row counts, hidden rows included"},
+	{"pg_stat_get_live_tuples", "returns row counts, hidden rows included"},
+	{"pg_stat_get_dead_tuples", "returns row counts, hidden rows included"},
 }
 
 // storingFuncs are builtins that keep their arguments' values in server or
@@ -105,6 +109,17 @@ var catalogDataRelations = map[string]bool{
 	"pg_stat_gssapi":        true,
 	"pg_largeobject":        true,
 	"pg_stat_statements":    true,
+	// Row counts per table and index, of the current transaction too:
+	// rows fetched by a statement include rows a row filter hides.
+	"pg_stat_xact_user_tables": true,
+	"pg_stat_xact_all_tables":  true,
+	"pg_stat_xact_sys_tables":  true,
+	"pg_stat_user_tables":      true,
+	"pg_stat_all_tables":       true,
+	"pg_stat_sys_tables":       true,
+	"pg_stat_user_indexes":     true,
+	"pg_stat_all_indexes":      true,
+	"pg_stat_sys_indexes":      true,
 }
 
 func isCatalogDataRelation(schema, name string) bool {

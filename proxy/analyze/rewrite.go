@@ -144,7 +144,19 @@ func (rw *rewriter) match(rv *pg.RangeVar, ctes []string) []*pg.Node {
 		}
 	}
 	if len(preds) == 0 && rw.snap != nil {
-		rw.checkView(rv)
+		// A partition or inheritance child holds rows of its parent:
+		// the parent's filter applies to it (its columns include the
+		// parent's).
+		for _, ri := range rw.snap.resolve(rv.Schemaname, rv.Relname, false) {
+			for _, a := range rw.snap.ancestors(ri) {
+				if p := rw.filters[a]; p != nil {
+					preds = append(preds, p)
+				}
+			}
+		}
+		if len(preds) == 0 {
+			rw.checkView(rv)
+		}
 	}
 	return preds
 }

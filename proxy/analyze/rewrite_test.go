@@ -95,4 +95,9 @@ func TestRewriteRefuses(t *testing.T) {
 	if got, err := RewriteWith(snap, "SELECT * FROM products", filters); err != nil || got != "SELECT * FROM products" {
 		t.Errorf("RewriteWith(products) = %q, %v", got, err)
 	}
+	// A partition (or inheritance child) gets its parent's filter.
+	got, err := RewriteWith(snap, "SELECT body FROM messages_2024 WHERE id = 1", map[string]string{"public.messages": "NOT restricted"})
+	if want := "SELECT body FROM (SELECT * FROM messages_2024 WHERE NOT restricted) messages_2024 WHERE id = 1"; err != nil || got != want {
+		t.Errorf("partition: %q, %v; want %q", got, err, want)
+	}
 }

@@ -410,6 +410,30 @@ func (s *Snapshot) tableColumnLineage(ri *relInfo, col string) lineage {
 	return l
 }
 
+// ancestors returns the qualified names of the relations ri inherits from
+// (parents of partitions and inheritance children), transitively.
+func (s *Snapshot) ancestors(ri *relInfo) []string {
+	var out []string
+	seen := map[uint32]bool{}
+	var walk func(*relInfo, int)
+	walk = func(r *relInfo, depth int) {
+		if depth > 32 {
+			return
+		}
+		for _, p := range r.rel.Parents {
+			pi := s.rels[p]
+			if pi == nil || seen[p] {
+				continue
+			}
+			seen[p] = true
+			out = append(out, pi.qname)
+			walk(pi, depth+1)
+		}
+	}
+	walk(ri, 0)
+	return out
+}
+
 func (s *Snapshot) rootColumns(ri *relInfo, col string, depth int, out []rules.ColumnRef) []rules.ColumnRef {
 	if depth > 32 {
 		return out

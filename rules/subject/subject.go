@@ -223,7 +223,7 @@ func (p *Processor) loadScope(ctx context.Context, conn *pgx.Conn, id string) (*
 	if err != nil {
 		return nil, err
 	}
-	sc, err := buildScope(schema, p.cfg.Catalog)
+	sc, err := buildScope(schema, p.cfg.Catalog, false)
 	if err != nil {
 		return nil, err
 	}
@@ -236,14 +236,17 @@ func (p *Processor) loadScope(ctx context.Context, conn *pgx.Conn, id string) (*
 
 // buildScope finds every table that can hold a subject's rows: the
 // classified tables with a subject key, and the tables reached from them
-// through foreign keys.
-func buildScope(schema *dbschema.Schema, cat *rules.Catalog) (*scope, error) {
+// through foreign keys. lenient skips tables the rules name that the
+// database lacks (or whose subject key it lacks) instead of failing.
+func buildScope(schema *dbschema.Schema, cat *rules.Catalog, lenient bool) (*scope, error) {
 	sc := &scope{schema: schema, byName: map[string]*scopeTable{}}
 	var errs []error
 	for t := range cat.Tables() {
 		tbl, ok := schema.Table(t.Name())
 		if !ok {
-			errs = append(errs, fmt.Errorf("%w: %s does not exist", ErrSchema, t.Name()))
+			if !lenient {
+				errs = append(errs, fmt.Errorf("%w: %s does not exist", ErrSchema, t.Name()))
+			}
 			continue
 		}
 		if t.SubjectKey() == "" {
@@ -251,7 +254,9 @@ func buildScope(schema *dbschema.Schema, cat *rules.Catalog) (*scope, error) {
 		}
 		key, ok := tbl.Column(t.SubjectKey())
 		if !ok {
-			errs = append(errs, fmt.Errorf("%w: %s has no subject_key column %q", ErrSchema, t.Name(), t.SubjectKey()))
+			if !lenient {
+				errs = append(errs, fmt.Errorf("%w: %s has no subject_key column %q", ErrSchema, t.Name(), t.SubjectKey()))
+			}
 			continue
 		}
 		st := &scopeTable{table: tbl, rule: t, key: key}
