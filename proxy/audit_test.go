@@ -6,9 +6,11 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 // recordingTracer keeps the events the proxy emits.
@@ -115,5 +117,64 @@ func TestAuditEvents(t *testing.T) {
 	}
 	if evs := tr.take(); len(evs) != 1 || evs[0].Outcome != OutcomeAuditErr {
 		t.Errorf("audit-down refusal events: %d", len(evs))
+	}
+}
+
+// TestAuditEventsUnmaskedAndInterrupted: an identity that sees everything
+// gets the subjects of the rows it read in its record too, and a read cut
+// off by the client's disconnect is recorded (canceled, with the rows
+// relayed so far) rather than not at all (found in review).
+func TestAuditEventsUnmaskedAndInterrupted(t *testing.T) {
+	pg, _ := requireDemo(t)
+	tr := &recordingTracer{}
+	p := maskingProxy(t, pg, fixedDecider{"dpo": revealAllDecision, "analyst": analystDecision}, func(c *Config) { c.Tracer = tr })
+	ctx := testCtx(t)
+	dpo := connect(ctx, t, demoDSN(p.addr, "dpo"))
+	tr.take()
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeCacheStatement} {
+		rows, err := dpo.Query(ctx, "select id, email from customers where id <= 3 order by id", mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+		evs := tr.take()
+		if len(evs) != 1 {
+			t.Fatalf("mode %v: %d events", mode, len(evs))
+		}
+		keys := slices.Clone(evs[0].SubjectKeys)
+		slices.Sort(keys)
+		if !slices.Equal(keys, []string{"1", "2", "3"}) {
+			t.Errorf("mode %v: unmasked identity's subject keys %q, want 1 2 3", mode, evs[0].SubjectKeys)
+		}
+	}
+
+	conn, fe, _ := hijackedRecording(ctx, t, demoDSN(p.addr, "analyst"))
+	tr.take()
+	fe.Send(&pgproto3.Query{String: "select c.id, c.email from customers c cross join generate_series(1, 200) g"})
+	if err := fe.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for rows := 0; rows < 3; {
+		m, err := fe.Receive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := m.(*pgproto3.DataRow); ok {
+			rows++
+		}
+	}
+	conn.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	var evs []*StatementEvent
+	for time.Now().Before(deadline) && len(evs) == 0 {
+		time.Sleep(20 * time.Millisecond)
+		evs = tr.take()
+	}
+	if len(evs) != 1 || evs[0].Outcome != OutcomeCanceled || evs[0].RowsReturned < 3 {
+		var got []string
+		for _, ev := range evs {
+			got = append(got, ev.Outcome)
+		}
+		t.Fatalf("interrupted read: events %v, want one canceled with the rows relayed", got)
 	}
 }

@@ -106,7 +106,29 @@ func (ss *session) currentExec(h *pending) *execution {
 
 func (ss *session) serverToClientInspect() error {
 	defer ss.finishSuspended()
+	defer ss.finishInterrupted()
 	return ss.relayFromServer(ss.inspectFrame)
+}
+
+// finishInterrupted records, as the session ends, the statement whose
+// results were coming when it ended (the client disconnected, or the
+// session was killed mid-result): canceled, with the rows relayed so far.
+// Without it a client could read and drop the connection to leave no
+// audit record.
+func (ss *session) finishInterrupted() {
+	st := &ss.s2c
+	if !st.hasHead {
+		return
+	}
+	h := &st.head
+	switch h.kind {
+	case pendQuery:
+		if h.query.next < len(h.query.stmts) {
+			ss.finishExec(h.query.stmts[h.query.next], OutcomeCanceled, "", "")
+		}
+	case pendExecute, pendFuncCall:
+		ss.finishExec(h.exec, OutcomeCanceled, "", "")
+	}
 }
 
 // inspectFrame handles one upstream message of an inspecting session; done
@@ -448,6 +470,13 @@ func (ss *session) dropIgnoredSyncs() {
 func (ss *session) startResult(ex *execution, fields []fieldDesc) error {
 	if ex.d == nil || ex.d.revealAll {
 		ex.plan = nil
+		if ex.d != nil && ss.cfg.Tracer != nil && ex.d.personal {
+			// Nothing to mask, but the audit record names the subjects
+			// whose rows are read (planColumns finds their key columns).
+			if _, err := ss.planColumns(ex, fields); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
 	plan, err := ss.compilePlan(ex, fields)
@@ -459,7 +488,7 @@ func (ss *session) startResult(ex *execution, fields []fieldDesc) error {
 }
 
 func (ss *session) appendDataRow(ex *execution, h *pending, body []byte) error {
-	if ex.plan == nil && !ex.planned && ex.d != nil && !ex.d.revealAll {
+	if ex.plan == nil && !ex.planned && ex.d != nil && (!ex.d.revealAll || ss.cfg.Tracer != nil && ex.d.personal) {
 		// Extended protocol: the shape comes from a Describe.
 		if err := ss.startResult(ex, ss.executeFields(h, body)); err != nil {
 			return err

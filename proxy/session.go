@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/pgveil/pgveil/rules"
 )
@@ -133,8 +134,10 @@ func (ss *session) serve(ctx context.Context) {
 	defer ss.srv.unregister(ss)
 
 	ss.id = rules.Identity{
-		User:            params["user"],
-		Database:        params["database"],
+		// Postgres cuts names to NAMEDATALEN-1 bytes: the role and
+		// database it authenticates are those, whatever follows.
+		User:            truncName(params["user"]),
+		Database:        truncName(params["database"]),
 		ApplicationName: params["application_name"],
 		ClientAddr:      hostOf(ss.client.RemoteAddr()),
 	}
@@ -641,4 +644,18 @@ func (ss *session) noteParameter(body []byte) {
 var asciiUnsafeEncodings = map[string]bool{
 	"SJIS": true, "SHIFT_JIS_2004": true, "BIG5": true, "GBK": true,
 	"UHC": true, "GB18030": true, "JOHAB": true,
+}
+
+// truncName cuts an identifier as Postgres does (NAMEDATALEN 64: at most 63
+// bytes), at a UTF-8 character boundary.
+func truncName(s string) string {
+	const max = 63
+	if len(s) <= max {
+		return s
+	}
+	n := max
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
