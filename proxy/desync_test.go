@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgveil/pgveil/rules/demo"
 )
 
 // rawSession is a hijacked client connection that sends protocol messages
@@ -82,6 +84,50 @@ func (r *rawSession) query(sql string) []string {
 		}
 	}
 	return vals
+}
+
+// demoSecrets are the e-mail addresses, names and phone numbers of the
+// first three demo customers, the values the protocol tests look for.
+func demoSecrets(ds *demo.Dataset) []string {
+	var out []string
+	for _, c := range ds.Customers[:3] {
+		out = append(out, c.Email, c.FullName, c.Phone)
+	}
+	return out
+}
+
+// noSecretRows fails the test when a DataRow of msgs holds one of secrets.
+func noSecretRows(t *testing.T, secrets []string, what string, msgs []pgproto3.BackendMessage) {
+	t.Helper()
+	for _, m := range msgs {
+		if d, ok := m.(*pgproto3.DataRow); ok {
+			for _, v := range d.Values {
+				for _, s := range secrets {
+					if strings.Contains(string(v), s) {
+						t.Fatalf("LEAK %s: %q", what, v)
+					}
+				}
+			}
+		}
+	}
+}
+
+// firstValue sends msgs and a Sync and returns the first column of the
+// first DataRow before ReadyForQuery.
+func (r *rawSession) firstValue(msgs ...pgproto3.FrontendMessage) string {
+	r.t.Helper()
+	r.send(append(msgs, &pgproto3.Sync{})...)
+	got, ok := r.until(isReady)
+	if !ok {
+		r.t.Fatal(got)
+	}
+	for _, m := range got {
+		if d, ok := m.(*pgproto3.DataRow); ok {
+			return string(d.Values[0])
+		}
+	}
+	r.t.Fatalf("no row: %v", got)
+	return ""
 }
 
 // TestProtocolDesync: pgveil matches each response to the statement it
@@ -204,25 +250,10 @@ func TestNamesOutliveFailedRemovals(t *testing.T) {
 	p := maskingProxy(t, pg, fixedDecider{"analyst": strictDecision})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var secrets []string
-	for _, c := range ds.Customers[:3] {
-		secrets = append(secrets, c.Email, c.FullName, c.Phone)
-	}
+	secrets := demoSecrets(ds)
 	check := func(t *testing.T, what string, msgs []pgproto3.BackendMessage) {
 		t.Helper()
-		for _, m := range msgs {
-			d, ok := m.(*pgproto3.DataRow)
-			if !ok {
-				continue
-			}
-			for _, v := range d.Values {
-				for _, s := range secrets {
-					if strings.Contains(string(v), s) {
-						t.Fatalf("LEAK %s: %q", what, v)
-					}
-				}
-			}
-		}
+		noSecretRows(t, secrets, what, msgs)
 	}
 	open := func(t *testing.T) *rawSession {
 		conn, fe, _ := hijackedRecording(ctx, t, demoDSN(p.addr, "analyst"))
@@ -325,18 +356,7 @@ func TestOwnSchemaChange(t *testing.T) {
 	}
 	execP := func(name string) string {
 		t.Helper()
-		r.send(&pgproto3.Bind{PreparedStatement: name}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{}, &pgproto3.Sync{})
-		msgs, ok := r.until(isReady)
-		if !ok {
-			t.Fatal(msgs)
-		}
-		for _, m := range msgs {
-			if d, ok := m.(*pgproto3.DataRow); ok {
-				return string(d.Values[0])
-			}
-		}
-		t.Fatalf("no row: %v", msgs)
-		return ""
+		return r.firstValue(&pgproto3.Bind{PreparedStatement: name}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{})
 	}
 	r.query("BEGIN; CREATE TEMP TABLE shadow_probe2 (a int)")
 	r.send(&pgproto3.Parse{Name: "p2", Query: q}, &pgproto3.Sync{})
@@ -375,23 +395,10 @@ func TestNamesReview8(t *testing.T) {
 	p := maskingProxy(t, pg, fixedDecider{"analyst": strictDecision})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var secrets []string
-	for _, c := range ds.Customers[:3] {
-		secrets = append(secrets, c.Email, c.FullName, c.Phone)
-	}
+	secrets := demoSecrets(ds)
 	noSecrets := func(t *testing.T, what string, msgs []pgproto3.BackendMessage) {
 		t.Helper()
-		for _, m := range msgs {
-			if d, ok := m.(*pgproto3.DataRow); ok {
-				for _, v := range d.Values {
-					for _, s := range secrets {
-						if strings.Contains(string(v), s) {
-							t.Fatalf("LEAK %s: %q", what, v)
-						}
-					}
-				}
-			}
-		}
+		noSecretRows(t, secrets, what, msgs)
 	}
 	open := func(t *testing.T) *rawSession {
 		conn, fe, _ := hijackedRecording(ctx, t, demoDSN(p.addr, "analyst"))

@@ -199,20 +199,7 @@ func TestRestrictionLasting(t *testing.T) {
 	active.Store(false)
 	conn, fe, _ := hijackedRecording(ctx, t, demoDSN(p.addr, "analyst"))
 	r := &rawSession{t: t, conn: conn, fe: fe}
-	run := func() string {
-		r.send(&pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{})
-		msgs, ok := r.until(isReady)
-		if !ok {
-			t.Fatal(msgs)
-		}
-		for _, m := range msgs {
-			if d, ok := m.(*pgproto3.DataRow); ok {
-				return string(d.Values[0])
-			}
-		}
-		t.Fatalf("no row: %v", msgs)
-		return ""
-	}
+	run := func() string { return r.firstValue(&pgproto3.Bind{}, &pgproto3.Execute{}) }
 	r.send(&pgproto3.Parse{Query: q}, &pgproto3.Sync{})
 	if msgs, ok := r.until(isReady); !ok {
 		t.Fatal(msgs)
