@@ -106,6 +106,8 @@ func TestRestriction(t *testing.T) {
 		"select query_to_xml('select email from customers where id = 42', true, true, '')",
 		"select histogram_bounds from pg_stats where tablename = 'customers'",
 		"select idx_tup_fetch from pg_stat_xact_user_tables",
+		"select tup_fetched from pg_stat_database where datname = current_database()",
+		"select pg_stat_get_db_tuples_fetched(oid) from pg_database",
 		"select subject_id from pgveil.restricted_subjects",
 		"prepare r(int) as select 1 from customers where id = $1; explain analyze execute r(42)",
 	} {

@@ -54,6 +54,10 @@ var opaqueFuncPrefixes = []struct{ prefix, reason string }{
 	{"pg_stat_get_tuples_", "returns row counts, hidden rows included"},
 	{"pg_stat_get_live_tuples", "returns row counts, hidden rows included"},
 	{"pg_stat_get_dead_tuples", "returns row counts, hidden rows included"},
+	{"pg_stat_get_db_tuples_", "returns row counts, hidden rows included"},
+	{"pg_stat_get_db_blocks_", "returns read counts, hidden rows included"},
+	{"pg_stat_get_blocks_", "returns read counts, hidden rows included"},
+	{"pg_stat_get_numscans", "returns scan counts"},
 }
 
 // storingFuncs are builtins that keep their arguments' values in server or
@@ -120,6 +124,15 @@ var catalogDataRelations = map[string]bool{
 	"pg_stat_user_indexes":     true,
 	"pg_stat_all_indexes":      true,
 	"pg_stat_sys_indexes":      true,
+	// Database-wide and block counters: a statement's row fetches show in
+	// them as well.
+	"pg_stat_database":       true,
+	"pg_statio_user_tables":  true,
+	"pg_statio_all_tables":   true,
+	"pg_statio_sys_tables":   true,
+	"pg_statio_user_indexes": true,
+	"pg_statio_all_indexes":  true,
+	"pg_statio_sys_indexes":  true,
 }
 
 func isCatalogDataRelation(schema, name string) bool {
