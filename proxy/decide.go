@@ -117,10 +117,7 @@ func (ss *session) decideStatement(st *rules.Statement, text string) (*decided, 
 // filtered reports whether rows are hidden from the identity now: row
 // filters, or restriction with some subject restricted.
 func (ss *session) filtered(dec *rules.Decision) bool {
-	if len(dec.RowFilters) > 0 {
-		return true
-	}
-	return ss.cfg.RestrictionTable != "" && !dec.Unrestricted && (ss.cfg.RestrictionActive == nil || ss.cfg.RestrictionActive())
+	return len(dec.RowFilters) > 0 || ss.restricts(dec, false)
 }
 
 // checkFailClosed refuses, for identities that do not see everything, the

@@ -20,6 +20,24 @@ type rawSession struct {
 	fe   *pgproto3.Frontend
 }
 
+// openRaw connects as user through the proxy at addr for raw messages.
+func openRaw(ctx context.Context, t *testing.T, addr, user string) *rawSession {
+	conn, fe, _ := hijackedRecording(ctx, t, demoDSN(addr, user))
+	return &rawSession{t: t, conn: conn, fe: fe}
+}
+
+// roundTrip sends msgs and returns what comes back up to ReadyForQuery;
+// the session must stay open.
+func (r *rawSession) roundTrip(msgs ...pgproto3.FrontendMessage) []pgproto3.BackendMessage {
+	r.t.Helper()
+	r.send(msgs...)
+	got, ok := r.until(isReady)
+	if !ok {
+		r.t.Fatalf("%v: the session ended: %v", msgs, got)
+	}
+	return got
+}
+
 func (r *rawSession) send(msgs ...pgproto3.FrontendMessage) {
 	r.t.Helper()
 	for _, m := range msgs {
@@ -70,13 +88,8 @@ func isReady(m pgproto3.BackendMessage) bool { _, ok := m.(*pgproto3.ReadyForQue
 // ReadyForQuery.
 func (r *rawSession) query(sql string) []string {
 	r.t.Helper()
-	r.send(&pgproto3.Query{String: sql})
-	msgs, ok := r.until(isReady)
-	if !ok {
-		r.t.Fatalf("%s: the session ended: %v", sql, msgs)
-	}
 	var vals []string
-	for _, m := range msgs {
+	for _, m := range r.roundTrip(&pgproto3.Query{String: sql}) {
 		if d, ok := m.(*pgproto3.DataRow); ok {
 			for _, v := range d.Values {
 				vals = append(vals, string(v))
@@ -116,11 +129,7 @@ func noSecretRows(t *testing.T, secrets []string, what string, msgs []pgproto3.B
 // first DataRow before ReadyForQuery.
 func (r *rawSession) firstValue(msgs ...pgproto3.FrontendMessage) string {
 	r.t.Helper()
-	r.send(append(msgs, &pgproto3.Sync{})...)
-	got, ok := r.until(isReady)
-	if !ok {
-		r.t.Fatal(got)
-	}
+	got := r.roundTrip(append(msgs, &pgproto3.Sync{})...)
 	for _, m := range got {
 		if d, ok := m.(*pgproto3.DataRow); ok {
 			return string(d.Values[0])
@@ -160,17 +169,13 @@ func TestProtocolDesync(t *testing.T) {
 	const leakQuery = "SELECT email || '' AS e FROM customers ORDER BY id LIMIT 3"
 
 	t.Run("sync during simple COPY FROM STDIN", func(t *testing.T) {
-		conn, fe, _ := hijackedRecording(ctx, t, demoDSN(p.addr, "analyst"))
-		r := &rawSession{t: t, conn: conn, fe: fe}
+		r := openRaw(ctx, t, p.addr, "analyst")
 		r.query("CREATE TEMP TABLE t_copy (x text)")
 		r.send(&pgproto3.Query{String: "COPY t_copy FROM STDIN"})
 		if _, ok := r.until(func(m pgproto3.BackendMessage) bool { _, ok := m.(*pgproto3.CopyInResponse); return ok }); !ok {
 			t.Fatal("no CopyInResponse")
 		}
-		r.send(&pgproto3.Sync{}, &pgproto3.CopyData{Data: []byte("a\n")}, &pgproto3.CopyDone{})
-		if msgs, ok := r.until(isReady); !ok {
-			t.Fatalf("COPY: %v", msgs)
-		}
+		r.roundTrip(&pgproto3.Sync{}, &pgproto3.CopyData{Data: []byte("a\n")}, &pgproto3.CopyDone{})
 		r.query("SELECT 1/0 AS e")
 		noEmails("after a Sync in copy-in mode", r.query(leakQuery))
 		if got := r.query("SELECT count(*) FROM t_copy"); len(got) != 1 || got[0] != "1" {
@@ -181,17 +186,13 @@ func TestProtocolDesync(t *testing.T) {
 	t.Run("sync during extended COPY FROM STDIN", func(t *testing.T) {
 		// libpq's pattern: Parse/Bind/Execute/Sync, the data, CopyDone and
 		// another Sync (the first is ignored in copy-in mode).
-		conn, fe, _ := hijackedRecording(ctx, t, demoDSN(p.addr, "analyst"))
-		r := &rawSession{t: t, conn: conn, fe: fe}
+		r := openRaw(ctx, t, p.addr, "analyst")
 		r.query("CREATE TEMP TABLE t_copy (x text)")
 		r.send(&pgproto3.Parse{Query: "COPY t_copy FROM STDIN"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Sync{})
 		if msgs, ok := r.until(func(m pgproto3.BackendMessage) bool { _, ok := m.(*pgproto3.CopyInResponse); return ok }); !ok {
 			t.Fatalf("no CopyInResponse: %v", msgs)
 		}
-		r.send(&pgproto3.CopyData{Data: []byte("a\nb\n")}, &pgproto3.CopyDone{}, &pgproto3.Sync{})
-		if msgs, ok := r.until(isReady); !ok {
-			t.Fatalf("COPY: %v", msgs)
-		}
+		r.roundTrip(&pgproto3.CopyData{Data: []byte("a\nb\n")}, &pgproto3.CopyDone{}, &pgproto3.Sync{})
 		r.query("SELECT 1/0 AS e")
 		noEmails("after an extended COPY", r.query(leakQuery))
 		if got := r.query("SELECT count(*) FROM t_copy"); len(got) != 1 || got[0] != "2" {
@@ -203,17 +204,13 @@ func TestProtocolDesync(t *testing.T) {
 		if msgs, ok := r.until(func(m pgproto3.BackendMessage) bool { _, ok := m.(*pgproto3.CopyInResponse); return ok }); !ok {
 			t.Fatalf("no CopyInResponse: %v", msgs)
 		}
-		r.send(&pgproto3.CopyFail{Message: "stop"}, &pgproto3.Sync{})
-		if msgs, ok := r.until(isReady); !ok {
-			t.Fatalf("CopyFail: %v", msgs)
-		}
+		r.roundTrip(&pgproto3.CopyFail{Message: "stop"}, &pgproto3.Sync{})
 		r.query("SELECT 1/0 AS e")
 		noEmails("after a failed extended COPY", r.query(leakQuery))
 	})
 
 	t.Run("query inside a failed extended batch", func(t *testing.T) {
-		conn, fe, _ := hijackedRecording(ctx, t, demoDSN(p.addr, "analyst"))
-		r := &rawSession{t: t, conn: conn, fe: fe}
+		r := openRaw(ctx, t, p.addr, "analyst")
 		r.send(&pgproto3.Parse{Query: "SELECT 1/0"}, &pgproto3.Bind{}, &pgproto3.Execute{}, &pgproto3.Flush{})
 		if msgs, ok := r.until(func(m pgproto3.BackendMessage) bool { _, ok := m.(*pgproto3.ErrorResponse); return ok }); !ok {
 			t.Fatalf("no error: %v", msgs)
@@ -255,55 +252,36 @@ func TestNamesOutliveFailedRemovals(t *testing.T) {
 		t.Helper()
 		noSecretRows(t, secrets, what, msgs)
 	}
-	open := func(t *testing.T) *rawSession {
-		conn, fe, _ := hijackedRecording(ctx, t, demoDSN(p.addr, "analyst"))
-		return &rawSession{t: t, conn: conn, fe: fe}
-	}
-	ready := func(r *rawSession, what string) []pgproto3.BackendMessage {
-		msgs, ok := r.until(isReady)
-		if !ok {
-			r.t.Fatalf("%s: the session ended: %v", what, msgs)
-		}
-		return msgs
-	}
+	open := func(t *testing.T) *rawSession { return openRaw(ctx, t, p.addr, "analyst") }
 
 	t.Run("DEALLOCATE skipped after an error", func(t *testing.T) {
 		r := open(t)
 		r.query("PREPARE s AS SELECT email || '' FROM customers ORDER BY id LIMIT 3")
 		r.query("SELECT 1/0; DEALLOCATE s")
 		r.query("PREPARE s AS SELECT 'x'::text") // fails: s exists
-		r.send(&pgproto3.Query{String: "EXECUTE s"})
-		check(t, "EXECUTE s", ready(r, "EXECUTE"))
+		check(t, "EXECUTE s", r.roundTrip(&pgproto3.Query{String: "EXECUTE s"}))
 	})
 	t.Run("protocol Close skipped in a failed batch", func(t *testing.T) {
 		r := open(t)
-		r.send(&pgproto3.Parse{Name: "s", Query: "SELECT email || '' FROM customers ORDER BY id LIMIT 3"}, &pgproto3.Sync{})
-		ready(r, "Parse")
-		r.send(&pgproto3.Parse{Query: "SELECT 1/0"}, &pgproto3.Bind{}, &pgproto3.Execute{},
+		r.roundTrip(&pgproto3.Parse{Name: "s", Query: "SELECT email || '' FROM customers ORDER BY id LIMIT 3"}, &pgproto3.Sync{})
+		r.roundTrip(&pgproto3.Parse{Query: "SELECT 1/0"}, &pgproto3.Bind{}, &pgproto3.Execute{},
 			&pgproto3.Close{ObjectType: 'S', Name: "s"}, &pgproto3.Sync{})
-		ready(r, "failed batch")
-		r.send(&pgproto3.Parse{Name: "s", Query: "SELECT 'x'::text"}, &pgproto3.Sync{}) // fails: s exists
-		ready(r, "Parse again")
-		r.send(&pgproto3.Bind{PreparedStatement: "s"}, &pgproto3.Execute{}, &pgproto3.Sync{})
-		check(t, "Execute s", ready(r, "Execute"))
+		r.roundTrip(&pgproto3.Parse{Name: "s", Query: "SELECT 'x'::text"}, &pgproto3.Sync{}) // fails: s exists
+		check(t, "Execute s", r.roundTrip(&pgproto3.Bind{PreparedStatement: "s"}, &pgproto3.Execute{}, &pgproto3.Sync{}))
 	})
 	t.Run("FETCH of a portal named like an ended cursor", func(t *testing.T) {
 		r := open(t)
 		r.query("BEGIN; DECLARE c CURSOR FOR SELECT 'x'::text; COMMIT")
 		r.query("BEGIN")
-		r.send(&pgproto3.Parse{Query: "SELECT full_name || '' FROM customers ORDER BY id LIMIT 3"},
+		r.roundTrip(&pgproto3.Parse{Query: "SELECT full_name || '' FROM customers ORDER BY id LIMIT 3"},
 			&pgproto3.Bind{DestinationPortal: "c"}, &pgproto3.Sync{})
-		ready(r, "Bind")
-		r.send(&pgproto3.Query{String: "FETCH 3 FROM c"})
-		check(t, "FETCH c", ready(r, "FETCH"))
+		check(t, "FETCH c", r.roundTrip(&pgproto3.Query{String: "FETCH 3 FROM c"}))
 	})
 	t.Run("Execute of a cursor named like an ended portal", func(t *testing.T) {
 		r := open(t)
-		r.send(&pgproto3.Parse{Query: "SELECT 'x'::text"}, &pgproto3.Bind{DestinationPortal: "c"}, &pgproto3.Sync{})
-		ready(r, "Bind")
+		r.roundTrip(&pgproto3.Parse{Query: "SELECT 'x'::text"}, &pgproto3.Bind{DestinationPortal: "c"}, &pgproto3.Sync{})
 		r.query("BEGIN; DECLARE c CURSOR FOR SELECT phone || '' FROM customers ORDER BY id LIMIT 3")
-		r.send(&pgproto3.Execute{Portal: "c"}, &pgproto3.Sync{})
-		check(t, "Execute c", ready(r, "Execute"))
+		check(t, "Execute c", r.roundTrip(&pgproto3.Execute{Portal: "c"}, &pgproto3.Sync{}))
 	})
 	t.Run("names confirmed closed are reused", func(t *testing.T) {
 		// psql's FETCH_COUNT pattern: the same cursor name for each query.
@@ -331,8 +309,7 @@ func TestOwnSchemaChange(t *testing.T) {
 	p := maskingProxy(t, pg, fixedDecider{"analyst": analystDecision})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	conn, fe, _ := hijackedRecording(ctx, t, demoDSN(p.addr, "analyst"))
-	r := &rawSession{t: t, conn: conn, fe: fe}
+	r := openRaw(ctx, t, p.addr, "analyst")
 	const q = "SELECT email FROM customers ORDER BY id LIMIT 1"
 	if got := r.query(q); len(got) != 1 || !strings.HasPrefix(got[0], "h_") {
 		t.Fatalf("before: %q, want a pseudonym", got)
@@ -350,19 +327,13 @@ func TestOwnSchemaChange(t *testing.T) {
 	// and analyzed again by pgveil with the reloaded schema; one prepared
 	// inside the transaction that changes the schema is masked as of
 	// unknown origin until then.
-	r.send(&pgproto3.Parse{Name: "p1", Query: q}, &pgproto3.Sync{})
-	if msgs, ok := r.until(isReady); !ok {
-		t.Fatal(msgs)
-	}
+	r.roundTrip(&pgproto3.Parse{Name: "p1", Query: q}, &pgproto3.Sync{})
 	execP := func(name string) string {
 		t.Helper()
 		return r.firstValue(&pgproto3.Bind{PreparedStatement: name}, &pgproto3.Describe{ObjectType: 'P'}, &pgproto3.Execute{})
 	}
 	r.query("BEGIN; CREATE TEMP TABLE shadow_probe2 (a int)")
-	r.send(&pgproto3.Parse{Name: "p2", Query: q}, &pgproto3.Sync{})
-	if msgs, ok := r.until(isReady); !ok {
-		t.Fatal(msgs)
-	}
+	r.roundTrip(&pgproto3.Parse{Name: "p2", Query: q}, &pgproto3.Sync{})
 	for _, name := range []string{"p1", "p2"} {
 		if got := execP(name); strings.HasPrefix(got, "h_") {
 			t.Fatalf("%s inside the transaction that changed the schema kept an analysis of the old schema: %q", name, got)
@@ -400,27 +371,12 @@ func TestNamesReview8(t *testing.T) {
 		t.Helper()
 		noSecretRows(t, secrets, what, msgs)
 	}
-	open := func(t *testing.T) *rawSession {
-		conn, fe, _ := hijackedRecording(ctx, t, demoDSN(p.addr, "analyst"))
-		return &rawSession{t: t, conn: conn, fe: fe}
-	}
+	open := func(t *testing.T) *rawSession { return openRaw(ctx, t, p.addr, "analyst") }
 	q := func(r *rawSession, sql string) []pgproto3.BackendMessage {
-		r.t.Helper()
-		r.send(&pgproto3.Query{String: sql})
-		msgs, ok := r.until(isReady)
-		if !ok {
-			r.t.Fatalf("%s: the session ended: %v", sql, msgs)
-		}
-		return msgs
+		return r.roundTrip(&pgproto3.Query{String: sql})
 	}
 	ext := func(r *rawSession, msgs ...pgproto3.FrontendMessage) []pgproto3.BackendMessage {
-		r.t.Helper()
-		r.send(append(msgs, &pgproto3.Sync{})...)
-		got, ok := r.until(isReady)
-		if !ok {
-			r.t.Fatalf("the session ended: %v", got)
-		}
-		return got
+		return r.roundTrip(append(msgs, &pgproto3.Sync{})...)
 	}
 
 	t.Run("DEALLOCATE ALL keeps names defined after it", func(t *testing.T) {
@@ -502,8 +458,7 @@ func TestExecuteUnknownPortal(t *testing.T) {
 	p := maskingProxy(t, pg, fixedDecider{"analyst": strictDecision})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	conn, fe, _ := hijackedRecording(ctx, t, demoDSN(p.addr, "analyst"))
-	r := &rawSession{t: t, conn: conn, fe: fe}
+	r := openRaw(ctx, t, p.addr, "analyst")
 	r.send(&pgproto3.Execute{Portal: "nope"}, &pgproto3.Sync{})
 	msgs, ok := r.until(isReady)
 	if !ok {

@@ -380,7 +380,7 @@ func (ss *session) onQuery(body []byte) error {
 		}
 		ss.noteSchemaChange(st, d)
 		f := ss.filtersFor(d, lasting(st))
-		if pe := ss.filteredRefusal(st, f, ss.cfg.RestrictionTable, d); pe != nil {
+		if pe := ss.filteredRefusal(st, f, d); pe != nil {
 			ss.refuse(pe, st, d, now, true)
 			return nil
 		}
@@ -407,7 +407,7 @@ func (ss *session) onQuery(body []byte) error {
 	copyFrom := 0
 	for i, st := range stmts {
 		q.stmts[i].closes = ss.applySideEffects(st, text, asOf)
-		if st.Kind == rules.KindCopyFrom && !st.Opaque {
+		if copiesFromClient(st) {
 			copyFrom++
 		}
 	}
@@ -450,7 +450,7 @@ func (ss *session) onParse(body []byte) error {
 	// Every Parse counts as lasting: the unnamed statement too can be bound
 	// and executed again later, after a subject was restricted.
 	filters := ss.filtersFor(d, true)
-	if pe := ss.filteredRefusal(st, filters, ss.cfg.RestrictionTable, d); pe != nil {
+	if pe := ss.filteredRefusal(st, filters, d); pe != nil {
 		ss.refuse(pe, st, d, now, false)
 		return nil
 	}
@@ -582,19 +582,24 @@ func (ss *session) onExecute(body []byte) error {
 		d = append(d, 0)
 		ss.uw.appendFrame('D', d)
 	}
-	lineage := p.stmt.lineage
-	if st := p.stmt.st; st != nil && (st.Kind == rules.KindFetch || st.Kind == rules.KindExecute) {
-		// A prepared FETCH or EXECUTE runs what its name denotes now,
-		// not at Parse.
-		_, lineage = ss.namedLineage(st)
-	} else if p.stmt.st != nil && !p.dec.revealAll && ss.staleSince(p.stmt.asOf) {
-		// Postgres plans a prepared statement again after a schema
-		// change, with names that may now denote other relations: so
-		// does pgveil, or its rows have unknown lineage.
-		lineage = ss.reanalyze(p.stmt, &p.dec.dec)
-	}
-	if p.stmt.st != nil {
-		ss.noteSchemaChange(p.stmt.st, p.dec)
+	lineage, copyFrom := p.stmt.lineage, 0
+	if st := p.stmt.st; st != nil {
+		switch {
+		case st.Kind == rules.KindFetch || st.Kind == rules.KindExecute:
+			// A prepared FETCH or EXECUTE runs what its name denotes
+			// now, not at Parse.
+			_, lineage = ss.namedLineage(st)
+		case !p.dec.revealAll && ss.staleSince(p.stmt.asOf):
+			// Postgres plans a prepared statement again after a schema
+			// change, with names that may now denote other relations:
+			// so does pgveil, or its rows have unknown lineage.
+			lineage = ss.reanalyze(p.stmt, &p.dec.dec)
+		}
+		ss.noteSchemaChange(st, p.dec)
+		if copiesFromClient(st) {
+			copyFrom = 1
+			in.copyIn++
+		}
 	}
 	if p.bindReady != 0 && p.bindReady <= ss.readySeen() && !p.bound.Load() {
 		// Its Bind failed in an earlier batch: whatever portal Postgres
@@ -606,11 +611,6 @@ func (ss *session) onExecute(body []byte) error {
 		lineage = mergeLineage(lineage, c.lineage)
 	}
 	ex := &execution{d: p.dec, lineage: lineage, start: time.Now(), protocol: "extended", encodingUncertain: ss.encodingUncertain()}
-	copyFrom := 0
-	if p.stmt.st != nil && p.stmt.st.Kind == rules.KindCopyFrom && !p.stmt.st.Opaque {
-		copyFrom = 1
-		in.copyIn++
-	}
 	ss.push(pending{kind: pendExecute, portal: p, exec: ex, copyFrom: copyFrom})
 	ss.uw.appendFrame('E', body)
 	return nil
@@ -694,6 +694,12 @@ func summaryOf(st *rules.Statement) string {
 	return st.Summary
 }
 
+// copiesFromClient reports whether st is a COPY FROM STDIN (a COPY FROM a
+// file or program is opaque).
+func copiesFromClient(st *rules.Statement) bool {
+	return st.Kind == rules.KindCopyFrom && !st.Opaque
+}
+
 // cursorEntry is a SQL cursor: the lineage of its rows.
 type cursorEntry struct{ lineage *rules.Statement }
 
@@ -718,7 +724,7 @@ func (ss *session) applySideEffects(st *rules.Statement, text string, asOf time.
 		in.prepared[st.Prepared] = ps
 	case rules.KindDeallocate:
 		if st.Prepared == "" {
-			return []closeEvent{ss.closeAll('S')}
+			return closeAll('S', in.prepared)
 		}
 		return []closeEvent{{kind: 'S', name: st.Prepared, entry: in.prepared[st.Prepared]}}
 	case rules.KindDeclare:
@@ -737,34 +743,25 @@ func (ss *session) applySideEffects(st *rules.Statement, text string, asOf time.
 		in.cursors[st.Cursor] = &cursorEntry{lineage: lin}
 	case rules.KindClosePortal:
 		if st.Cursor == "" {
-			return []closeEvent{ss.closeAll('c')}
+			return closeAll('c', in.cursors)
 		}
 		return []closeEvent{{kind: 'c', name: st.Cursor, entry: in.cursors[st.Cursor]}}
 	case rules.KindUtility:
 		if st.Summary == "DISCARD ALL" {
-			return []closeEvent{ss.closeAll('S'), ss.closeAll('c')}
+			return append(closeAll('S', in.prepared), closeAll('c', in.cursors)...)
 		}
 	}
 	return nil
 }
 
-// closeAll is the removal of every name of a kind ('S' or 'c') defined
-// now: names defined after it was sent are not removed with it.
-func (ss *session) closeAll(kind byte) closeEvent {
-	ev := closeEvent{kind: kind, all: true}
-	var entries []any
-	switch kind {
-	case 'S':
-		for _, ps := range ss.in.prepared {
-			entries = append(entries, ps)
-		}
-	case 'c':
-		for _, c := range ss.in.cursors {
-			entries = append(entries, c)
-		}
+// closeAll is the removal of every name of a map (kind as in closeEvent)
+// defined now: names defined after it was sent are not removed with it.
+func closeAll[T any](kind byte, m map[string]T) []closeEvent {
+	evs := make([]closeEvent, 0, len(m))
+	for name, entry := range m {
+		evs = append(evs, closeEvent{kind: kind, name: name, entry: entry})
 	}
-	ev.entry = entries
-	return ev
+	return evs
 }
 
 // confirmCloses hands removals Postgres confirmed to the client relay.
@@ -792,36 +789,21 @@ func (ss *session) applyCloses() {
 	ss.closesMu.Unlock()
 	in := ss.in
 	for _, ev := range evs {
-		var sent []any // for all: the entries when it was sent
-		if ev.all {
-			sent, _ = ev.entry.([]any)
+		switch ev.kind {
+		case 'S':
+			forget(in.prepared, ev)
+		case 'P':
+			forget(in.portals, ev)
+		case 'c':
+			forget(in.cursors, ev)
 		}
-		switch {
-		case ev.kind == 'S' && ev.all:
-			for name, ps := range in.prepared {
-				if slices.Contains(sent, any(ps)) {
-					delete(in.prepared, name)
-				}
-			}
-		case ev.kind == 'S':
-			if ps, ok := in.prepared[ev.name]; ok && any(ps) == ev.entry {
-				delete(in.prepared, ev.name)
-			}
-		case ev.kind == 'P':
-			if p, ok := in.portals[ev.name]; ok && any(p) == ev.entry {
-				delete(in.portals, ev.name)
-			}
-		case ev.kind == 'c' && ev.all:
-			for name, c := range in.cursors {
-				if slices.Contains(sent, any(c)) {
-					delete(in.cursors, name)
-				}
-			}
-		case ev.kind == 'c':
-			if c, ok := in.cursors[ev.name]; ok && any(c) == ev.entry {
-				delete(in.cursors, ev.name)
-			}
-		}
+	}
+}
+
+// forget removes ev's name from m if it still denotes ev's entry.
+func forget[T comparable](m map[string]T, ev closeEvent) {
+	if v, ok := m[ev.name]; ok && any(v) == ev.entry {
+		delete(m, ev.name)
 	}
 }
 

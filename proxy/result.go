@@ -291,12 +291,8 @@ func (ss *session) onResponse(typ byte, body []byte, h *pending) error {
 			if h.portal != nil {
 				h.portal.run = nil
 			}
-			internal, copyIn := h.internal, h.copyIn
-			ss.noteCopyEnd(h)
-			ss.popHead()
-			if copyIn {
-				ss.dropIgnoredSyncs()
-			}
+			internal := h.internal
+			ss.endEntry(h)
 			if internal {
 				return nil
 			}
@@ -341,16 +337,10 @@ func (ss *session) onResponse(typ byte, body []byte, h *pending) error {
 		default:
 			return errDesync
 		}
-		copyIn := h.copyIn
-		ss.noteCopyEnd(h)
-		ss.popHead()
-		if copyIn {
-			ss.dropIgnoredSyncs()
-		}
+		ss.endEntry(h)
 		forward()
 	case 'G', 'W': // CopyInResponse, CopyBothResponse
 		if h.kind == pendQuery || h.kind == pendExecute {
-			h.copyIn = true
 			h.copyIns++
 		}
 		forward()
@@ -416,17 +406,16 @@ func (ss *session) onResponse(typ byte, body []byte, h *pending) error {
 			// Postgres skips everything up to Sync: up to one it reads
 			// after the error, not one it ignored in copy-in mode.
 			ss.s2c.batchFailed = true
-			copyIn := h.copyIn
+			copied := h.copyIns > 0
 			for {
-				if h.kind == pendSync && !(copyIn && h.duringCopy) {
+				if h.kind != pendSync {
+					ss.noteCopyEnd(h)
+					ss.popHead()
+				} else if copied && h.duringCopy {
+					ss.dropSync()
+				} else {
 					break
 				}
-				if h.kind == pendSync {
-					ss.inflight.Add(-1) // no ReadyForQuery answers it
-					ss.s2c.readyN++
-				}
-				ss.noteCopyEnd(h)
-				ss.popHead()
 				var err error
 				if h, err = ss.headEntry(); err != nil {
 					// The Sync is not sent yet: the client is still
@@ -450,19 +439,28 @@ func (ss *session) noteCopyEnd(h *pending) {
 	}
 }
 
-// dropIgnoredSyncs removes, after a statement that was in copy-in mode,
-// the Syncs the client sent while it was: Postgres ignored them, so no
-// ReadyForQuery will answer them.
-func (ss *session) dropIgnoredSyncs() {
-	for {
+// endEntry removes the head entry h, whose response is complete, and after
+// a statement that was in copy-in mode the Syncs the client sent while it
+// was: Postgres ignored them.
+func (ss *session) endEntry(h *pending) {
+	copied := h.copyIns > 0
+	ss.noteCopyEnd(h)
+	ss.popHead()
+	for copied {
 		h, err := ss.headEntry()
 		if err != nil || h.kind != pendSync || !h.duringCopy {
 			return
 		}
-		ss.inflight.Add(-1)
-		ss.s2c.readyN++
-		ss.popHead()
+		ss.dropSync()
 	}
+}
+
+// dropSync removes the head entry, a Sync Postgres ignored in copy-in
+// mode: no ReadyForQuery answers it.
+func (ss *session) dropSync() {
+	ss.inflight.Add(-1)
+	ss.s2c.readyN++
+	ss.popHead()
 }
 
 // startResult compiles the plan for a result whose RowDescription just

@@ -66,7 +66,7 @@ func (ss *session) filtersFor(d *decided, lasting bool) map[string]string {
 	for t, p := range d.dec.RowFilters {
 		add(t, p)
 	}
-	if ss.cfg.RestrictionTable != "" && !d.dec.Unrestricted && (lasting || ss.cfg.RestrictionActive == nil || ss.cfg.RestrictionActive()) {
+	if ss.restricts(&d.dec, lasting) {
 		// Tables with a subject key from the current rules, always; tables
 		// reached through foreign keys from the last computation.
 		direct := map[string]bool{}
@@ -141,22 +141,29 @@ func (ss *session) applyRowFilters(text string, filters map[string]string) (stri
 	return out, err
 }
 
-// rowFilterRefusal is the answer to a statement the filters cannot apply to.
+// restricts reports whether restriction hides rows from an identity with
+// decision dec: restriction is on, dec is not exempt, and some subject is
+// restricted now or the statement outlives the check (lasting).
+func (ss *session) restricts(dec *rules.Decision, lasting bool) bool {
+	return ss.cfg.RestrictionTable != "" && !dec.Unrestricted &&
+		(lasting || ss.cfg.RestrictionActive == nil || ss.cfg.RestrictionActive())
+}
+
 // filteredRefusal refuses what row filters and restriction cannot hide:
 // EXPLAIN ANALYZE of a statement over a filtered table (its row counts,
 // "Rows Removed by Filter" in particular, count the rows the filter hides,
 // and the user's own conditions run on them first), and reading the list
 // of restricted subjects for an identity restriction applies to (who asked
 // for restriction, and why, is personal data too).
-func (ss *session) filteredRefusal(st *rules.Statement, filters map[string]string, restrictionTable string, d *decided) *ProtocolError {
+func (ss *session) filteredRefusal(st *rules.Statement, filters map[string]string, d *decided) *ProtocolError {
 	if st.Kind == rules.KindExplain && strings.HasPrefix(st.Summary, "EXPLAIN ANALYZE") {
 		tables := st.Tables
 		if in := st.Inner; in != nil && in.Kind == rules.KindExecute {
-			// EXPLAIN ANALYZE EXECUTE: the prepared statement's tables.
-			if eff, _ := ss.namedLineage(in); eff != nil {
+			// EXPLAIN ANALYZE EXECUTE: the prepared statement's tables,
+			// or, for a statement pgveil does not know, any.
+			if eff, _ := ss.namedLineage(in); eff != unknownLineage {
 				tables = append(slices.Clip(tables), eff.Tables...)
-			}
-			if ps := ss.in.prepared[in.Prepared]; ps == nil || ps.st == nil {
+			} else {
 				tables = append(slices.Clip(tables), slices.Collect(maps.Keys(filters))...)
 			}
 		}
@@ -168,14 +175,15 @@ func (ss *session) filteredRefusal(st *rules.Statement, filters map[string]strin
 			}
 		}
 	}
-	if restrictionTable != "" && !d.dec.Unrestricted && slices.Contains(st.Tables, restrictionTable) {
+	if t := ss.cfg.RestrictionTable; t != "" && !d.dec.Unrestricted && slices.Contains(st.Tables, t) {
 		return &ProtocolError{Code: codeInsufficientPriv,
-			Msg:  "pgveil refuses reading " + restrictionTable + ": the list of restricted subjects is for identities exempt from restriction",
+			Msg:  "pgveil refuses reading " + t + ": the list of restricted subjects is for identities exempt from restriction",
 			Hint: "Ask your data protection officer."}
 	}
 	return nil
 }
 
+// rowFilterRefusal is the answer to a statement the filters cannot apply to.
 func rowFilterRefusal(err error) *ProtocolError {
 	msg := "pgveil must restrict the rows you see here and cannot do so for this statement"
 	if !errors.Is(err, analyze.ErrRewrite) {

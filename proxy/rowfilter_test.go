@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"strings"
 	"sync/atomic"
@@ -84,24 +85,17 @@ func TestRestriction(t *testing.T) {
 	check(true)
 	// What the filter cannot hide is refused: EXPLAIN ANALYZE counts the
 	// rows it removes, and the list itself says who asked for restriction.
-	for _, q := range []string{
+	wantRefused(ctx, t, analyst, "analyst, restricted",
 		"explain analyze select 1 from customers where id = 42",
 		"explain (analyze, costs off) select count(*) from messages",
-		"select subject_id from pgveil.restricted_subjects",
-	} {
-		_, err := analyst.Exec(ctx, q)
-		var pe *pgconn.PgError
-		if !errors.As(err, &pe) || pe.Code != codeInsufficientPriv {
-			t.Errorf("analyst, restricted: %s: want 42501, got %v", q, err)
-		}
-	}
+		"select subject_id from pgveil.restricted_subjects")
 	if _, err := analyst.Exec(ctx, "explain select 1 from customers where id = 42"); err != nil {
 		t.Errorf("plain EXPLAIN: %v", err)
 	}
 	// An identity that sees everything unmasked, but not the restricted
 	// rows: code and catalog views the rewrite cannot reach are refused.
 	app := connect(ctx, t, demoDSN(p.addr, "app_service"))
-	for _, q := range []string{
+	wantRefused(ctx, t, app, "app_service, restricted",
 		"do $$ begin perform 1; end $$",
 		"select query_to_xml('select email from customers where id = 42', true, true, '')",
 		"select histogram_bounds from pg_stats where tablename = 'customers'",
@@ -109,14 +103,7 @@ func TestRestriction(t *testing.T) {
 		"select tup_fetched from pg_stat_database where datname = current_database()",
 		"select pg_stat_get_db_tuples_fetched(oid) from pg_database",
 		"select subject_id from pgveil.restricted_subjects",
-		"prepare r(int) as select 1 from customers where id = $1; explain analyze execute r(42)",
-	} {
-		_, err := app.Exec(ctx, q)
-		var pe *pgconn.PgError
-		if !errors.As(err, &pe) || pe.Code != codeInsufficientPriv {
-			t.Errorf("app_service, restricted: %s: want 42501, got %v", q, err)
-		}
-	}
+		"prepare r(int) as select 1 from customers where id = $1; explain analyze execute r(42)")
 	if n := count(app, "select count(*) from customers where id = 42", pgx.QueryExecModeSimpleProtocol); n != 0 {
 		t.Errorf("app_service sees the restricted subject: %d", n)
 	}
@@ -144,9 +131,7 @@ func TestRestriction(t *testing.T) {
 		t.Errorf("marketing sees %d opted-out customers", n)
 	}
 	// EXPLAIN ANALYZE would show how many rows the filter removed.
-	if _, err := mk.Exec(ctx, "explain analyze select * from customers"); !errors.As(err, &pe) || pe.Code != codeInsufficientPriv {
-		t.Errorf("marketing EXPLAIN ANALYZE: want 42501, got %v", err)
-	}
+	wantRefused(ctx, t, mk, "marketing", "explain analyze select * from customers")
 }
 
 // TestRestrictionLasting: while the restriction list is reported empty
@@ -199,8 +184,7 @@ func TestRestrictionLasting(t *testing.T) {
 		t.Fatal(err)
 	}
 	active.Store(false)
-	conn, fe, _ := hijackedRecording(ctx, t, demoDSN(p.addr, "analyst"))
-	r := &rawSession{t: t, conn: conn, fe: fe}
+	r := openRaw(ctx, t, p.addr, "analyst")
 	run := func() string { return r.firstValue(&pgproto3.Bind{}, &pgproto3.Execute{}) }
 	r.send(&pgproto3.Parse{Query: q}, &pgproto3.Sync{})
 	if msgs, ok := r.until(isReady); !ok {
@@ -214,6 +198,18 @@ func TestRestrictionLasting(t *testing.T) {
 	}
 	if got := run(); got != "0" {
 		t.Errorf("unnamed statement made before the restriction, executed after: %s rows, want 0", got)
+	}
+}
+
+// wantRefused checks that pgveil refuses each query (SQLSTATE 42501).
+func wantRefused(ctx context.Context, t *testing.T, c *pgx.Conn, who string, queries ...string) {
+	t.Helper()
+	for _, q := range queries {
+		_, err := c.Exec(ctx, q)
+		var pe *pgconn.PgError
+		if !errors.As(err, &pe) || pe.Code != codeInsufficientPriv {
+			t.Errorf("%s: %s: want 42501, got %v", who, q, err)
+		}
 	}
 }
 

@@ -58,12 +58,11 @@ type pending struct {
 	close *closeEvent
 	// duringCopy marks a Sync sent while a COPY FROM STDIN may be taking
 	// data: Postgres ignores Sync in copy-in mode, so if the COPY before it
-	// did enter that mode (copyIn), no ReadyForQuery answers it.
+	// did enter that mode (copyIns > 0), no ReadyForQuery answers it.
 	duringCopy bool
-	// copyIn: the statement entered copy-in mode (CopyInResponse). s2c.
-	copyIn bool
 	// copyFrom is the number of COPY FROM STDIN statements the message
-	// runs (c2s); copyIns the number that entered copy-in mode (s2c).
+	// runs (c2s); copyIns the number that entered copy-in mode
+	// (CopyInResponse, s2c).
 	copyFrom, copyIns int
 }
 
@@ -177,12 +176,11 @@ type fieldDesc struct {
 }
 
 // closeEvent is the removal of a name from the inspector's maps: 'S' a
-// prepared statement, 'P' a portal, 'c' a SQL cursor; all for every name of
-// the kind. entry is the object the name denoted when the removal was sent:
-// a name defined again since then keeps its (merged) entry.
+// prepared statement, 'P' a portal, 'c' a SQL cursor. entry is the object
+// the name denoted when the removal was sent: a name defined again since
+// then keeps its (merged) entry.
 type closeEvent struct {
 	kind  byte
 	name  string
-	all   bool
 	entry any
 }

@@ -491,31 +491,11 @@ func colIndex(cols []column, name string) int {
 // ambiguous reference PostgreSQL would reject) are merged. A level with an
 // item of unknown shape answers Unknown for names it cannot place.
 func (sc *scope) lookup(name string) (lineage, bool) {
-	var found []lineage
-	for _, it := range sc.items {
-		for i := range it.cols {
-			if it.cols[i].name == name {
-				found = append(found, it.cols[i].lin)
-			}
-		}
+	l, ok, maybe := columnInScope(&scope{items: sc.items}, name)
+	if !ok && len(maybe) > 0 {
+		return unknownLineage(maybe...), true
 	}
-	switch len(found) {
-	case 1:
-		return found[0], true
-	case 0:
-		var unk []lineage
-		for _, it := range sc.items {
-			if it.unknownShape {
-				unk = append(unk, wholeRow(it.cols, true))
-			}
-		}
-		if len(unk) > 0 {
-			return unknownLineage(unk...), true
-		}
-		return lineage{}, false
-	default:
-		return derive(found...), true
-	}
+	return l, ok
 }
 
 func (sc *scope) findRTE(schema, name string) *rte {

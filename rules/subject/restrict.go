@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -210,28 +209,9 @@ func RestrictionFilters(ctx context.Context, q dbschema.Querier, cat *rules.Cata
 // restrictedCond is the condition "the row (of alias, or unqualified) is a
 // restricted subject's".
 func (s *scopeTable) restrictedCond(alias string) string {
-	col := func(c string) string {
-		if alias == "" {
-			return dbschema.Ident(c)
-		}
-		return alias + "." + dbschema.Ident(c)
-	}
-	if s.key != nil {
+	return s.condBy(alias, "pgveil_p", func(key string, _ *dbschema.Column) string {
 		// The key outside the subquery: it cannot bind to a column of the
 		// list.
-		return "COALESCE((" + col(s.key.Name) + ")::text IN (SELECT pgveil_r.subject_id FROM " + RestrictedTable + " pgveil_r), false)"
-	}
-	var ors []string
-	for _, e := range s.via {
-		pa := fmt.Sprintf("pgveil_p%d", s.level)
-		cols := make([]string, len(e.columns))
-		refs := make([]string, len(e.refColumns))
-		for i := range e.columns {
-			cols[i] = col(e.columns[i])
-			refs[i] = pa + "." + dbschema.Ident(e.refColumns[i])
-		}
-		ors = append(ors, fmt.Sprintf("(%s) IN (SELECT %s FROM %s AS %s WHERE %s)",
-			strings.Join(cols, ", "), strings.Join(refs, ", "), e.parent.table.Ident(), pa, e.parent.restrictedCond(pa)))
-	}
-	return "(" + strings.Join(ors, " OR ") + ")"
+		return "COALESCE((" + key + ")::text IN (SELECT pgveil_r.subject_id FROM " + RestrictedTable + " pgveil_r), false)"
+	})
 }

@@ -152,28 +152,49 @@ func (s *scopeTable) holdReason() string {
 
 // cond returns the SQL condition that selects the subject's rows of the
 // table under alias; $1 is the subject id (text).
-func (s *scopeTable) cond(alias string) string {
+func (s *scopeTable) cond(alias string) string { return s.condBy(alias, "p", keyIsID) }
+
+// cond returns "(alias.fk...) IN (SELECT parent.ref... WHERE parent's cond)".
+func (e edge) cond(alias string, level int) string { return e.condBy(alias, level, "p", keyIsID) }
+
+// keyIsID selects the subject whose id is $1 (text).
+func keyIsID(key string, col *dbschema.Column) string { return key + " = $1::" + col.Type }
+
+// condBy returns the condition that a row of the table (under alias, or
+// unqualified if alias is "") belongs to the subjects byKey selects by
+// their subject key (the qualified key column, and its column): through the
+// table's own key, or through its foreign keys (edge.condBy).
+func (s *scopeTable) condBy(alias, prefix string, byKey func(key string, col *dbschema.Column) string) string {
 	if s.key != nil {
-		return fmt.Sprintf("%s.%s = $1::%s", alias, dbschema.Ident(s.key.Name), s.key.Type)
+		return byKey(qualify(alias, s.key.Name), s.key)
 	}
 	var ors []string
 	for _, e := range s.via {
-		ors = append(ors, e.cond(alias, s.level))
+		ors = append(ors, e.condBy(alias, s.level, prefix, byKey))
 	}
 	return "(" + strings.Join(ors, " OR ") + ")"
 }
 
-// cond returns "(alias.fk...) IN (SELECT parent.ref... WHERE parent's cond)".
-func (e edge) cond(alias string, level int) string {
-	pa := fmt.Sprintf("p%d", level)
+// condBy returns "(alias.fk...) IN (SELECT parent.ref... FROM parent WHERE
+// parent's condition)", the parent under alias prefix+level.
+func (e edge) condBy(alias string, level int, prefix string, byKey func(key string, col *dbschema.Column) string) string {
+	pa := fmt.Sprintf("%s%d", prefix, level)
 	cols := make([]string, len(e.columns))
 	refs := make([]string, len(e.refColumns))
 	for i := range e.columns {
-		cols[i] = alias + "." + dbschema.Ident(e.columns[i])
-		refs[i] = pa + "." + dbschema.Ident(e.refColumns[i])
+		cols[i] = qualify(alias, e.columns[i])
+		refs[i] = qualify(pa, e.refColumns[i])
 	}
 	return fmt.Sprintf("(%s) IN (SELECT %s FROM %s AS %s WHERE %s)",
-		strings.Join(cols, ", "), strings.Join(refs, ", "), e.parent.table.Ident(), pa, e.parent.cond(pa))
+		strings.Join(cols, ", "), strings.Join(refs, ", "), e.parent.table.Ident(), pa, e.parent.condBy(pa, prefix, byKey))
+}
+
+// qualify is alias.column, or the column alone if alias is "".
+func qualify(alias, col string) string {
+	if alias == "" {
+		return dbschema.Ident(col)
+	}
+	return alias + "." + dbschema.Ident(col)
 }
 
 // relation describes how the table's rows belong to the subject.
